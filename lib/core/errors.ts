@@ -1,0 +1,111 @@
+/**
+ * Every error the library throws on purpose. Each carries an HTTP status in the shape of the
+ * `http-errors` package (`statusCode`, `status`, `expose`), so NestJS' default exception filter
+ * answers with that status and message without the core importing anything from Nest.
+ */
+export abstract class MeridianStreamError extends Error {
+  /** A stable, machine-readable code, e.g. `STREAM_NOT_FOUND`. */
+  abstract readonly code: string;
+  /** The HTTP status that fits when the error is answered to a client. */
+  readonly statusCode: number;
+  /** Same as {@link statusCode}; the `http-errors` signature wants both. */
+  readonly status: number;
+  /** The message is written for the client and may be shown to it. */
+  readonly expose = true;
+
+  protected constructor(message: string, statusCode: number) {
+    super(message);
+    this.name = new.target.name;
+    this.statusCode = statusCode;
+    this.status = statusCode;
+  }
+}
+
+/** No stream with this id is known (never created, or removed after its retention). */
+export class StreamNotFoundError extends MeridianStreamError {
+  readonly code = 'STREAM_NOT_FOUND';
+  constructor(readonly streamId: string) {
+    super(`Stream "${truncate(streamId)}" does not exist or has expired.`, 404);
+  }
+}
+
+/** `create()` was given an id that is already in use. */
+export class StreamAlreadyExistsError extends MeridianStreamError {
+  readonly code = 'STREAM_ALREADY_EXISTS';
+  constructor(readonly streamId: string) {
+    super(
+      `A stream with id "${truncate(streamId)}" already exists. Omit the id to get a generated one, or remove() the old stream first.`,
+      409,
+    );
+  }
+}
+
+/** A client's `Last-Event-ID` is not an id this library issues, or is ahead of the stream. */
+export class InvalidEventIdError extends MeridianStreamError {
+  readonly code = 'INVALID_EVENT_ID';
+  constructor(
+    readonly eventId: string,
+    reason: string,
+  ) {
+    super(`Invalid Last-Event-ID "${truncate(eventId)}": ${reason}`, 400);
+  }
+}
+
+/** A value given to `send()` or to the options cannot be used as it is. */
+export class InvalidStreamInputError extends MeridianStreamError {
+  readonly code = 'INVALID_STREAM_INPUT';
+  constructor(message: string) {
+    super(message, 400);
+  }
+}
+
+/** One event is larger than `maxEventBytes`. */
+export class EventTooLargeError extends MeridianStreamError {
+  readonly code = 'EVENT_TOO_LARGE';
+  constructor(bytes: number, limit: number) {
+    super(
+      `Event data is ${bytes} bytes, more than maxEventBytes (${limit}). Split it into smaller events or raise maxEventBytes.`,
+      413,
+    );
+  }
+}
+
+/** A capacity limit (`maxStreams`, `maxClientsPerStream`) was reached. */
+export class StreamLimitError extends MeridianStreamError {
+  readonly code = 'STREAM_LIMIT_REACHED';
+  constructor(
+    readonly limit: 'maxStreams' | 'maxClientsPerStream',
+    value: number,
+    subject: string,
+  ) {
+    super(
+      `${subject} reached ${limit} (${value}). Try again later, or raise ${limit} in the StreamingModule options.`,
+      503,
+    );
+  }
+}
+
+/** The registry is shutting down and accepts no new streams or clients. */
+export class RegistryClosedError extends MeridianStreamError {
+  readonly code = 'REGISTRY_CLOSED';
+  constructor() {
+    super('The stream registry is shutting down; connect to another instance or retry shortly.', 503);
+  }
+}
+
+/**
+ * Throw this from a producer to show its message to clients in the final `error` event.
+ * Any other error reaches clients as a generic message and is logged with its details.
+ */
+export class PublicStreamError extends Error {
+  readonly expose = true;
+  constructor(message: string) {
+    super(message);
+    this.name = 'PublicStreamError';
+  }
+}
+
+function truncate(value: string, max = 80): string {
+  const printable = value.replace(/[^\x20-\x7e]/g, '?');
+  return printable.length > max ? `${printable.slice(0, max)}...` : printable;
+}

@@ -1,0 +1,102 @@
+import { isObservable, Subscription, type Observable } from 'rxjs';
+import type { EventInput, StreamEvent } from './stream-event.js';
+
+/** What a work-function producer is given. */
+export interface ProducerContext {
+  /** The stream's id. */
+  readonly streamId: string;
+  /** Aborted when the stream is cancelled, times out or the application shuts down. */
+  readonly signal: AbortSignal;
+  /**
+   * Appends an event and returns it (with its id), or returns undefined when the stream has
+   * already finished. Throws `InvalidStreamInputError` / `EventTooLargeError` for bad input.
+   */
+  send(input: EventInput): StreamEvent | undefined;
+}
+
+/** The meridian-stream-go style producer: runs until its promise settles. */
+export type WorkFunction = (context: ProducerContext) => Promise<void> | void;
+
+/**
+ * Anything that produces a stream's events. Items of an Observable or AsyncIterable become the
+ * `data` of one event each (see the `toEvent` option to choose type or data yourself).
+ */
+export type StreamProducer<T = unknown> = WorkFunction | Observable<T> | AsyncIterable<T>;
+
+/**
+ * Runs a producer of any supported form until it ends: resolves on completion (or once aborted),
+ * rejects with the producer's error.
+ */
+export async function runProducer<T>(
+  producer: StreamProducer<T>,
+  context: ProducerContext,
+  toEvent: (item: T) => EventInput,
+): Promise<void> {
+  if (typeof producer === 'function') {
+    return producer(context);
+  }
+  if (isObservable(producer)) {
+    return runObservable(producer, context, toEvent);
+  }
+  if (producer && typeof (producer as AsyncIterable<T>)[Symbol.asyncIterator] === 'function') {
+    return runAsyncIterable(producer, context, toEvent);
+  }
+  throw new TypeError('A stream producer must be a function, an Observable or an AsyncIterable.');
+}
+
+function runObservable<T>(
+  source: Observable<T>,
+  context: ProducerContext,
+  toEvent: (item: T) => EventInput,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    // Created first: a synchronous source can fail from inside subscribe().
+    const subscription = new Subscription();
+    const stop = () => {
+      subscription.unsubscribe();
+      resolve();
+    };
+    if (context.signal.aborted) return stop();
+    context.signal.addEventListener('abort', stop, { once: true });
+    subscription.add(() => context.signal.removeEventListener('abort', stop));
+    subscription.add(
+      source.subscribe({
+        next: (item) => {
+          try {
+            context.send(toEvent(item));
+          } catch (error) {
+            subscription.unsubscribe();
+            reject(error);
+          }
+        },
+        error: reject,
+        complete: resolve,
+      }),
+    );
+  });
+}
+
+async function runAsyncIterable<T>(
+  source: AsyncIterable<T>,
+  context: ProducerContext,
+  toEvent: (item: T) => EventInput,
+): Promise<void> {
+  const iterator = source[Symbol.asyncIterator]();
+  // return() lets an SDK stream close its HTTP request; a pending next() may never settle.
+  const stop = () => void Promise.resolve(iterator.return?.()).catch(() => undefined);
+  context.signal.addEventListener('abort', stop, { once: true });
+  try {
+    while (!context.signal.aborted) {
+      const result = await iterator.next();
+      if (result.done || context.signal.aborted) return;
+      context.send(toEvent(result.value));
+    }
+  } catch (error) {
+    if (!context.signal.aborted) {
+      stop();
+      throw error;
+    }
+  } finally {
+    context.signal.removeEventListener('abort', stop);
+  }
+}

@@ -1,0 +1,81 @@
+import type { StreamEvent } from './stream-event.js';
+
+/** Limits of a {@link ReplayBuffer}; the oldest events are dropped when either is exceeded. */
+export interface ReplayBufferLimits {
+  readonly maxEvents: number;
+  readonly maxBytes: number;
+}
+
+/**
+ * The events of one stream that are still held in memory: a contiguous run of sequences, oldest
+ * first. Appending and dropping from the front are amortised O(1), and so is lookup by sequence,
+ * since sequences are contiguous.
+ */
+export class ReplayBuffer {
+  private items: StreamEvent[] = [];
+  private head = 0;
+  private totalBytes = 0;
+  private evictedThrough = 0;
+
+  constructor(private readonly limits: ReplayBufferLimits) {}
+
+  /** Number of events held. */
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  /** Bytes of data held (UTF-8). */
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  /** Sequence of the oldest event held, or the next sequence to come when empty. */
+  get firstSequence(): number {
+    return this.size > 0 ? this.items[this.head].sequence : this.evictedThrough + 1;
+  }
+
+  /** Sequence of the newest event held, or of the last event dropped when empty. */
+  get lastSequence(): number {
+    return this.size > 0 ? this.items[this.items.length - 1].sequence : this.evictedThrough;
+  }
+
+  /** Appends the next event (its sequence must follow the last one) and enforces the limits. */
+  append(event: StreamEvent): void {
+    if (event.sequence !== this.lastSequence + 1) {
+      throw new Error(`ReplayBuffer: sequence ${event.sequence} does not follow ${this.lastSequence}`);
+    }
+    this.items.push(event);
+    this.totalBytes += event.bytes;
+    while (this.size > 1 && (this.size > this.limits.maxEvents || this.totalBytes > this.limits.maxBytes)) {
+      this.dropOldest();
+    }
+  }
+
+  /** The event with this sequence, or undefined when it is not (or no longer) held. */
+  get(sequence: number): StreamEvent | undefined {
+    const offset = sequence - this.firstSequence;
+    return offset >= 0 && offset < this.size ? this.items[this.head + offset] : undefined;
+  }
+
+  /** Drops every event up to and including `sequence`; returns how many were dropped. */
+  dropThrough(sequence: number): number {
+    let dropped = 0;
+    while (this.size > 0 && this.items[this.head].sequence <= sequence) {
+      this.dropOldest();
+      dropped++;
+    }
+    return dropped;
+  }
+
+  private dropOldest(): void {
+    const event = this.items[this.head];
+    this.totalBytes -= event.bytes;
+    this.evictedThrough = event.sequence;
+    this.head++;
+    // Compact once the dropped prefix dominates, so the array does not grow without bound.
+    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+}

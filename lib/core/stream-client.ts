@@ -1,0 +1,112 @@
+import type { StreamEvent } from './stream-event.js';
+
+/** Why a client stopped receiving events. */
+export type ClientEndReason =
+  /** It received the final event of a finished stream. */
+  | 'finished'
+  /** Its consumer left (unsubscribed, the connection closed). */
+  | 'unsubscribed'
+  /** It fell further behind than its backlog bound, or behind what is buffered: it must reconnect. */
+  | 'slow'
+  /** The registry is shutting down. */
+  | 'shutdown';
+
+/** Where a client is delivered to. `write` returns false when the consumer is backed up. */
+export interface ClientSink {
+  write(event: StreamEvent): boolean;
+  end(reason: ClientEndReason): void;
+}
+
+/** What a client reads from: the stream's buffered events and where the stream stands. */
+export interface ClientSource {
+  readonly lastSequence: number;
+  readonly isFinished: boolean;
+  /** Total bytes of data ever sent on the stream; with a client's own count, its backlog. */
+  readonly sentBytes: number;
+  eventAt(sequence: number): StreamEvent | undefined;
+  detach(client: StreamClient, reason: ClientEndReason): void;
+}
+
+/**
+ * One subscriber, reduced to a cursor: the sequence of the last event it was given. It reads
+ * every event after its cursor straight from the shared replay buffer, so replay and live
+ * delivery are the same loop and an event can be neither skipped nor delivered twice. A client
+ * that cannot keep up is cut (and resumes by reconnecting), never handed a sequence with holes.
+ */
+export class StreamClient {
+  private paused = false;
+  private pumping = false;
+  private closed = false;
+  private deliveredBytes: number;
+
+  constructor(
+    private readonly source: ClientSource,
+    private cursor: number,
+    private readonly sink: ClientSink,
+    private readonly maxBacklogBytes: number,
+  ) {
+    this.deliveredBytes = source.sentBytes;
+  }
+
+  /** Sequence of the last event this client was given. */
+  get position(): number {
+    return this.cursor;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * Delivers everything after the cursor until the consumer backs up. Called when the client is
+   * attached, after every event appended to the stream, and on resume.
+   */
+  pump(): void {
+    // A sink may send or unsubscribe from inside write(); the running loop picks that up.
+    if (this.closed || this.pumping) return;
+    if (this.paused) {
+      this.cutIfTooFarBehind();
+      return;
+    }
+    this.pumping = true;
+    try {
+      while (!this.closed && !this.paused && this.cursor < this.source.lastSequence) {
+        const event = this.source.eventAt(this.cursor + 1);
+        if (!event) {
+          // The events it still needs were dropped from memory before it read them.
+          this.close('slow');
+          return;
+        }
+        this.cursor = event.sequence;
+        this.deliveredBytes += event.bytes;
+        if (!this.sink.write(event)) this.paused = true;
+      }
+    } finally {
+      this.pumping = false;
+    }
+    if (!this.closed && this.source.isFinished && this.cursor >= this.source.lastSequence) {
+      this.close('finished');
+    }
+  }
+
+  /** The consumer drained: continue from the cursor. */
+  resume(): void {
+    this.paused = false;
+    this.pump();
+  }
+
+  /** Stops delivery, tells the sink why and leaves the stream. Idempotent. */
+  close(reason: ClientEndReason): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.source.detach(this, reason);
+    this.sink.end(reason);
+  }
+
+  private cutIfTooFarBehind(): void {
+    const backlog = this.source.sentBytes - this.deliveredBytes;
+    const firstNeeded = this.source.eventAt(this.cursor + 1);
+    const evicted = this.cursor < this.source.lastSequence && firstNeeded === undefined;
+    if (evicted || backlog > this.maxBacklogBytes) this.close('slow');
+  }
+}

@@ -1,0 +1,72 @@
+/** What a producer hands to `send()`. */
+export interface EventInput {
+  /** The SSE event type (`event:` line). Defaults to the stream's `eventTypes.message`. */
+  readonly type?: string;
+  /** A string is sent as it is (line breaks become several `data:` lines); anything else as JSON. */
+  readonly data: unknown;
+  /** A reconnection delay hint in ms for the client (`retry:` line). */
+  readonly retry?: number;
+}
+
+/**
+ * One event of a stream, as stored in the replay buffer and shared by every client. It is also a
+ * valid NestJS `MessageEvent`: `data` is already serialised, so Nest writes it as it is instead of
+ * calling `JSON.stringify` once per client.
+ */
+export interface StreamEvent {
+  /** `<epoch>-<sequence>`, the id the client sends back as `Last-Event-ID`. */
+  readonly id: string;
+  readonly type: string;
+  /** The serialised data: the string that was sent, or the JSON of the object that was sent. */
+  readonly data: string;
+  readonly retry?: number;
+  readonly sequence: number;
+  readonly epoch: string;
+  /** Size of `data` in UTF-8 bytes; what the buffer's byte limit counts. */
+  readonly bytes: number;
+}
+
+/** A comment line (`: ...`) that keeps an idle connection open; clients ignore it. */
+export interface HeartbeatMessage {
+  readonly comment: string;
+}
+
+/**
+ * The first message of every connection: an id-only block that tells the client its position
+ * (so that even a client that has received no event yet resumes from the right place) and,
+ * when configured, the `retry:` hint. EventSource dispatches no event for it.
+ */
+export interface PositionMessage {
+  readonly id: string;
+  readonly retry?: number;
+}
+
+/**
+ * Sent first, instead of the position marker, to a client whose Last-Event-ID cannot be continued
+ * without a gap. `data` is JSON: `{ reason, lastEventId, resumesAfter }`, where reason is
+ * `unknown_epoch` (the id belongs to another history of the stream: discard what you have) or
+ * `history_truncated` (events after your id are no longer held). Events after `resumesAfter`
+ * follow.
+ */
+export interface ResetMessage {
+  readonly id: string;
+  readonly type: string;
+  readonly data: string;
+  readonly retry?: number;
+}
+
+/** Everything `observe()` emits; all of it can be returned from a NestJS `@Sse()` handler. */
+export type SseMessage = StreamEvent | ResetMessage | HeartbeatMessage | PositionMessage;
+
+/** Narrows an `observe()` message to a stream event (not a marker, reset or heartbeat). */
+export function isStreamEvent(message: SseMessage): message is StreamEvent {
+  return 'sequence' in message;
+}
+
+/** Lifecycle of a stream: pending -> running -> completed | failed | cancelled. */
+export type StreamState = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+/** True for the three states a stream ends in. */
+export function isFinishedState(state: StreamState): boolean {
+  return state === 'completed' || state === 'failed' || state === 'cancelled';
+}

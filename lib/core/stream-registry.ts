@@ -1,0 +1,197 @@
+import { randomBytes } from 'node:crypto';
+import type { Observable } from 'rxjs';
+import {
+  InvalidStreamInputError,
+  RegistryClosedError,
+  StreamAlreadyExistsError,
+  StreamLimitError,
+  StreamNotFoundError,
+} from './errors.js';
+import { SILENT_LOGGER, type StreamLogger } from './logger.js';
+import { resolveStreamOptions, type ResolvedStreamOptions, type StreamOptions } from './options.js';
+import type { StreamProducer } from './producer.js';
+import type { ClientEndReason } from './stream-client.js';
+import type { SseMessage, StreamState } from './stream-event.js';
+import { ResumableStream, type ObserveOptions, type StreamHooks } from './stream.js';
+
+/** Options of a registry: limits, plus the defaults of every stream it creates. */
+export interface StreamRegistryOptions extends StreamOptions {
+  /** Most streams held at once (running and retained). Default 10000. */
+  readonly maxStreams?: number;
+  /** Where the registry logs (a NestJS Logger fits). Default: nothing is logged. */
+  readonly logger?: StreamLogger;
+}
+
+/** Options of `create()`: a stream's own options, and optionally its id. */
+export interface CreateStreamOptions extends StreamOptions {
+  /** Use this id instead of a generated one: 1 to 128 of `A-Z a-z 0-9 _ -`. */
+  readonly id?: string;
+}
+
+/** What `stats()` reports. */
+export interface StreamRegistryStats {
+  /** Streams held (running and retained). */
+  streams: number;
+  /** Streams by state. */
+  byState: Record<StreamState, number>;
+  /** Clients connected, all streams. */
+  clients: number;
+  /** Events currently held in replay buffers, and their bytes of data. */
+  bufferedEvents: number;
+  bufferedBytes: number;
+  /** Streams created and clients cut for being too slow, since the registry started. */
+  streamsCreated: number;
+  slowClientDisconnects: number;
+}
+
+const STREAM_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+export const DEFAULT_MAX_STREAMS = 10_000;
+
+/**
+ * Holds every stream of this process: creates them, finds them by id, and removes finished ones
+ * after their retention. Plain TypeScript; the NestJS module provides it for injection.
+ */
+export class StreamRegistry {
+  private readonly streams = new Map<string, ResumableStream>();
+  private readonly retentionTimers = new Map<string, NodeJS.Timeout>();
+  private readonly defaults: StreamOptions;
+  private readonly maxStreams: number;
+  private readonly logger: StreamLogger;
+  private readonly hooks: StreamHooks;
+  private closed = false;
+  private streamsCreated = 0;
+  private slowClientDisconnects = 0;
+
+  constructor(options: StreamRegistryOptions = {}) {
+    const { maxStreams = DEFAULT_MAX_STREAMS, logger = SILENT_LOGGER, ...defaults } = options;
+    if (!Number.isSafeInteger(maxStreams) || maxStreams < 1) {
+      throw new InvalidStreamInputError(`Option maxStreams must be a whole number >= 1, got ${String(maxStreams)}.`);
+    }
+    resolveStreamOptions(defaults);
+    this.defaults = defaults;
+    this.maxStreams = maxStreams;
+    this.logger = logger;
+    this.hooks = {
+      logger,
+      onFinish: (stream) => this.scheduleRemoval(stream),
+      onClientEnd: (reason: ClientEndReason) => {
+        if (reason === 'slow') this.slowClientDisconnects++;
+      },
+    };
+  }
+
+  /**
+   * Creates and starts a stream. `producer` is a work function `async ({ signal, send }) => {}`,
+   * an Observable or an AsyncIterable; without one, call `send()` and `complete()` yourself.
+   * @throws StreamAlreadyExistsError (409) for a taken id, StreamLimitError (503) past maxStreams.
+   */
+  create<T = unknown>(producer?: StreamProducer<T>, options: CreateStreamOptions = {}): ResumableStream {
+    if (this.closed) throw new RegistryClosedError();
+    const { id: givenId, ...streamOptions } = options;
+    if (givenId !== undefined && (typeof givenId !== 'string' || !STREAM_ID_PATTERN.test(givenId))) {
+      throw new InvalidStreamInputError('A stream id must be 1 to 128 characters of A-Z, a-z, 0-9, "_" and "-".');
+    }
+    const id = givenId ?? randomBytes(16).toString('base64url');
+    if (this.streams.has(id)) throw new StreamAlreadyExistsError(id);
+    if (this.streams.size >= this.maxStreams) {
+      throw new StreamLimitError('maxStreams', this.maxStreams, 'The registry');
+    }
+    const resolved: ResolvedStreamOptions = resolveStreamOptions(this.defaults, streamOptions);
+    const stream = new ResumableStream(id, resolved, this.hooks);
+    this.streams.set(id, stream);
+    this.streamsCreated++;
+    stream.start(producer as StreamProducer | undefined);
+    return stream;
+  }
+
+  /** The stream with this id, or undefined. */
+  get(id: string): ResumableStream | undefined {
+    return this.streams.get(id);
+  }
+
+  has(id: string): boolean {
+    return this.streams.has(id);
+  }
+
+  /** The stream with this id. @throws StreamNotFoundError (404). */
+  require(id: string): ResumableStream {
+    const stream = this.streams.get(id);
+    if (!stream) throw new StreamNotFoundError(id);
+    return stream;
+  }
+
+  /**
+   * Replay after `lastEventId`, then live: what an `@Sse()` handler returns.
+   * @throws StreamNotFoundError (404), InvalidEventIdError (400), StreamLimitError (503).
+   */
+  observe(id: string, lastEventId?: string | null, options?: ObserveOptions): Observable<SseMessage> {
+    return this.require(id).observe(lastEventId, options);
+  }
+
+  /** Cancels a stream (final `cancelled` event). @throws StreamNotFoundError (404). */
+  cancel(id: string, reason?: string): boolean {
+    return this.require(id).cancel(reason);
+  }
+
+  /** Cancels the stream if it still runs, ends its clients and forgets it. */
+  remove(id: string): boolean {
+    const stream = this.streams.get(id);
+    if (!stream) return false;
+    stream.cancel('removed');
+    stream.disconnectAll('unsubscribed');
+    clearTimeout(this.retentionTimers.get(id));
+    this.retentionTimers.delete(id);
+    return this.streams.delete(id);
+  }
+
+  stats(): StreamRegistryStats {
+    const byState: Record<StreamState, number> = { pending: 0, running: 0, completed: 0, failed: 0, cancelled: 0 };
+    let clients = 0;
+    let bufferedEvents = 0;
+    let bufferedBytes = 0;
+    for (const stream of this.streams.values()) {
+      byState[stream.state]++;
+      clients += stream.clientCount;
+      const buffered = stream.buffered;
+      bufferedEvents += buffered.events;
+      bufferedBytes += buffered.bytes;
+    }
+    return {
+      streams: this.streams.size,
+      byState,
+      clients,
+      bufferedEvents,
+      bufferedBytes,
+      streamsCreated: this.streamsCreated,
+      slowClientDisconnects: this.slowClientDisconnects,
+    };
+  }
+
+  /**
+   * Stops accepting streams, cancels running ones (clients get the final `cancelled` event with
+   * reason `shutdown`), waits up to `graceMs` for clients to leave, then cuts the rest.
+   */
+  async shutdown(graceMs = 5_000): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const running = [...this.streams.values()].filter((stream) => !stream.isFinished);
+    if (running.length > 0) this.logger.log(`Shutting down: cancelling ${running.length} running stream(s).`);
+    for (const stream of running) stream.cancel('shutdown');
+    const deadline = Date.now() + graceMs;
+    while (this.stats().clients > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    for (const stream of this.streams.values()) stream.disconnectAll('shutdown');
+    for (const timer of this.retentionTimers.values()) clearTimeout(timer);
+    this.retentionTimers.clear();
+  }
+
+  private scheduleRemoval(stream: ResumableStream): void {
+    const timer = setTimeout(() => {
+      this.retentionTimers.delete(stream.id);
+      if (this.streams.get(stream.id) === stream) this.remove(stream.id);
+    }, stream.options.retentionMs);
+    timer.unref();
+    this.retentionTimers.set(stream.id, timer);
+  }
+}
