@@ -29,3 +29,11 @@ export {
   type StreamRegistryOptions,
   type StreamRegistryStats,
 } from './core/stream-registry.js';
+export { StreamingModule } from './nest/streaming.module.js';
+export { STREAMING_MODULE_OPTIONS } from './nest/streaming.module-definition.js';
+export type { StreamingModuleOptions } from './nest/interfaces/streaming-module-options.interface.js';
+export { StreamGuard, StreamFullyDeliveredException } from './nest/stream.guard.js';
+export { LastEventId, readLastEventId } from './nest/last-event-id.js';
+export { ResumableSse, StreamIdParam, type ResumableSseOptions } from './nest/streaming.decorators.js';
+export { SseConnectionTracker } from './nest/sse-connection-tracker.js';
+export { LAST_EVENT_ID_HEADER, LAST_EVENT_ID_QUERY } from './nest/streaming.constants.js';

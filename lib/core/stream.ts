@@ -344,7 +344,8 @@ export class ResumableStream {
     return this.options.retryMs === undefined ? message : { ...message, retry: this.options.retryMs };
   }
 
-  private assertClientCapacity(): void {
+  /** @throws StreamLimitError (503) when the stream already has `maxClientsPerStream` clients. */
+  assertClientCapacity(): void {
     if (this.clients.size >= this.options.maxClientsPerStream) {
       throw new StreamLimitError('maxClientsPerStream', this.options.maxClientsPerStream, `Stream ${this.id}`);
     }

@@ -1,0 +1,30 @@
+import { applyDecorators, SetMetadata, Sse, UseGuards } from '@nestjs/common';
+import { STREAM_ID_PARAM_METADATA } from './streaming.constants.js';
+import { StreamGuard } from './stream.guard.js';
+
+/** Names the route parameter that holds the stream id, for `StreamGuard` (default `id`). */
+export const StreamIdParam = (name: string) => SetMetadata(STREAM_ID_PARAM_METADATA, name);
+
+/** Options of {@link ResumableSse}. */
+export interface ResumableSseOptions {
+  /** Route parameter holding the stream id. Default `id`. */
+  readonly param?: string;
+  /** Passed to Nest's `@Sse()`: characters queued for a client that is not reading before it is cut. Default 4 MiB. */
+  readonly maxPendingDataLength?: number;
+}
+
+/**
+ * `@Sse(path)` + `@UseGuards(StreamGuard)` (+ `@StreamIdParam()`) in one: a route that serves a
+ * stream with 404 / 400 / 204 answered before the event stream starts.
+ */
+export function ResumableSse(path: string, options: ResumableSseOptions = {}): MethodDecorator {
+  const decorators = [
+    Sse(
+      path,
+      options.maxPendingDataLength === undefined ? undefined : { maxPendingDataLength: options.maxPendingDataLength },
+    ),
+    UseGuards(StreamGuard),
+  ];
+  if (options.param) decorators.push(StreamIdParam(options.param));
+  return applyDecorators(...decorators);
+}

@@ -1,0 +1,32 @@
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import { StreamRegistry } from '../core/stream-registry.js';
+import type { StreamingModuleOptions } from './interfaces/streaming-module-options.interface.js';
+import { SseConnectionTracker } from './sse-connection-tracker.js';
+import { DEFAULT_SHUTDOWN_GRACE_MS } from './streaming.constants.js';
+import { STREAMING_MODULE_OPTIONS } from './streaming.module-definition.js';
+
+/**
+ * Makes `app.close()` end promptly: before Nest closes the HTTP server (which waits for open
+ * responses), running streams are cancelled, so every client gets its final event and its
+ * response ends; responses still open after the grace period are cut.
+ */
+@Injectable()
+export class StreamingLifecycle implements BeforeApplicationShutdown {
+  private readonly logger = new Logger('StreamingModule');
+
+  constructor(
+    private readonly registry: StreamRegistry,
+    private readonly connections: SseConnectionTracker,
+    @Inject(STREAMING_MODULE_OPTIONS) private readonly options: StreamingModuleOptions,
+  ) {}
+
+  async beforeApplicationShutdown(): Promise<void> {
+    const graceMs = this.options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+    const deadline = Date.now() + graceMs;
+    await this.registry.shutdown(graceMs);
+    const cut = await this.connections.closeAll(Math.max(0, deadline - Date.now()));
+    if (cut > 0 && this.options.logger !== false) {
+      this.logger.warn(`Cut ${cut} SSE connection(s) still open after the ${graceMs} ms shutdown grace period.`);
+    }
+  }
+}

@@ -1,0 +1,26 @@
+import 'reflect-metadata';
+import type { INestApplication, LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { StreamingModuleOptions } from 'nestjs-meridian-stream';
+import { AppModule } from './app.module.js';
+
+export type HttpAdapterName = 'express' | 'fastify';
+
+export interface SampleAppOptions {
+  readonly adapter?: HttpAdapterName;
+  readonly logger?: false | LogLevel[];
+  /** Overrides of the sample's StreamingModule options. */
+  readonly streaming?: StreamingModuleOptions;
+}
+
+/** Builds the sample application on Express (default) or Fastify, not yet listening. */
+export async function createSampleApp(options: SampleAppOptions = {}): Promise<INestApplication> {
+  const logger = options.logger ?? ['log', 'warn', 'error'];
+  const module = AppModule.forRoot(options.streaming);
+  if (options.adapter === 'fastify') {
+    // Loaded only when asked for, so an Express user never needs Fastify installed.
+    const { FastifyAdapter } = await import('@nestjs/platform-fastify');
+    return NestFactory.create(module, new FastifyAdapter(), { logger });
+  }
+  return NestFactory.create(module, { logger });
+}

@@ -1,0 +1,36 @@
+import type { StreamingModuleOptions } from 'nestjs-meridian-stream';
+import { createSampleApp, type HttpAdapterName } from './create-app.js';
+
+/** Optional numeric settings from the environment, e.g. HEARTBEAT_MS=5000. */
+function streamingOptionsFromEnv(): StreamingModuleOptions {
+  const read = (name: string): number | undefined => {
+    const raw = process.env[name];
+    if (raw === undefined || raw === '') return undefined;
+    const value = Number(raw);
+    if (!Number.isSafeInteger(value) || value < 0)
+      throw new Error(`${name} must be a whole number >= 0, got "${raw}".`);
+    return value;
+  };
+  return {
+    heartbeatMs: read('HEARTBEAT_MS'),
+    retentionMs: read('RETENTION_MS'),
+    shutdownGraceMs: read('SHUTDOWN_GRACE_MS'),
+  };
+}
+
+async function main(): Promise<void> {
+  const port = Number(process.env.PORT ?? 3000);
+  const host = process.env.HOST ?? '127.0.0.1';
+  const adapter = (process.env.HTTP_ADAPTER ?? 'express') as HttpAdapterName;
+  const app = await createSampleApp({ adapter, streaming: streamingOptionsFromEnv() });
+  app.enableShutdownHooks();
+  await app.listen(port, host);
+  console.log(
+    `nestjs-meridian-stream sample app: http://localhost:${port}/ (listening on ${host}:${port}, ${adapter})`,
+  );
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,46 @@
+import { BadRequestException } from '@nestjs/common';
+
+/** Body of `POST /streams`; every field is optional. */
+export interface CreateStreamRequest {
+  /** Number of `text_delta` events. */
+  readonly events: number;
+  /** Pause between events in ms; 0 sends one event per event-loop turn. */
+  readonly intervalMs: number;
+  /** Approximate bytes of `text` per event. */
+  readonly size: number;
+  /** Fail with the final `error` event after this many events. */
+  readonly failAfter?: number;
+  /** Wait this long before the first event. */
+  readonly startDelayMs: number;
+}
+
+const FIELDS: Record<keyof CreateStreamRequest, { min: number; max: number; default?: number }> = {
+  events: { min: 0, max: 10_000_000, default: 20 },
+  intervalMs: { min: 0, max: 60_000, default: 50 },
+  size: { min: 1, max: 1_000_000, default: 8 },
+  failAfter: { min: 0, max: 10_000_000 },
+  startDelayMs: { min: 0, max: 600_000, default: 0 },
+};
+
+/** Validates the body, filling defaults; anything else is a 400 that says what is wrong. */
+export function parseCreateStreamRequest(body: unknown): CreateStreamRequest {
+  if (body === undefined || body === null || body === '') body = {};
+  if (typeof body !== 'object' || Array.isArray(body)) {
+    throw new BadRequestException('The body must be a JSON object, e.g. {"events": 20, "intervalMs": 50}.');
+  }
+  const input = body as Record<string, unknown>;
+  const unknown = Object.keys(input).filter((key) => !(key in FIELDS));
+  if (unknown.length > 0) {
+    throw new BadRequestException(`Unknown field(s): ${unknown.join(', ')}. Known: ${Object.keys(FIELDS).join(', ')}.`);
+  }
+  const result: Record<string, number | undefined> = {};
+  for (const [name, rule] of Object.entries(FIELDS)) {
+    const value = input[name] ?? rule.default;
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < rule.min || value > rule.max) {
+      throw new BadRequestException(`${name} must be a whole number from ${rule.min} to ${rule.max}.`);
+    }
+    result[name] = value;
+  }
+  return result as unknown as CreateStreamRequest;
+}

@@ -1,0 +1,47 @@
+import type { INestApplication } from '@nestjs/common';
+import type { StreamingModuleOptions } from 'nestjs-meridian-stream';
+import { createSampleApp, type HttpAdapterName } from '../../sample-app/src/create-app.js';
+
+/** The sample app listening on a loopback port, in this process. */
+export interface RunningApp {
+  readonly app: INestApplication;
+  readonly baseUrl: string;
+  close(): Promise<void>;
+}
+
+export async function startSampleApp(
+  adapter: HttpAdapterName,
+  streaming: StreamingModuleOptions = {},
+): Promise<RunningApp> {
+  const app = await createSampleApp({ adapter, logger: false, streaming: { retryMs: 100, ...streaming } });
+  await app.listen(0, '127.0.0.1');
+  const address = app.getHttpServer().address() as { port: number };
+  const baseUrl = `http://127.0.0.1:${address.port}`;
+  return { app, baseUrl, close: () => app.close() };
+}
+
+/** POST /streams and return the new stream's id and URL. */
+export async function createStream(baseUrl: string, body: object = {}): Promise<{ id: string; url: string }> {
+  const response = await fetch(`${baseUrl}/streams`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (response.status !== 201) throw new Error(`POST /streams: ${response.status} ${await response.text()}`);
+  const json = (await response.json()) as { stream_id: string; stream_url: string };
+  return { id: json.stream_id, url: `${baseUrl}${json.stream_url}` };
+}
+
+export async function getStats(baseUrl: string, gc = false): Promise<Record<string, unknown> & { clients: number }> {
+  const response = await fetch(`${baseUrl}/stats${gc ? '?gc=1' : ''}`);
+  return (await response.json()) as Record<string, unknown> & { clients: number };
+}
+
+/** Polls `condition` every 20 ms until it holds or `timeoutMs` passes. */
+export async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
