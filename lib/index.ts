@@ -37,3 +37,5 @@ export { LastEventId, readLastEventId } from './nest/last-event-id.js';
 export { ResumableSse, StreamIdParam, type ResumableSseOptions } from './nest/streaming.decorators.js';
 export { SseConnectionTracker } from './nest/sse-connection-tracker.js';
 export { LAST_EVENT_ID_HEADER, LAST_EVENT_ID_QUERY } from './nest/streaming.constants.js';
+export { runWithFlowControl, currentFlowControl, type FlowControl } from './core/flow-control.js';
+export { StreamFlowInterceptor, responseFlowControl } from './nest/stream-flow.interceptor.js';

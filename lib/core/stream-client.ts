@@ -30,23 +30,23 @@ export interface ClientSource {
 /**
  * One subscriber, reduced to a cursor: the sequence of the last event it was given. It reads
  * every event after its cursor straight from the shared replay buffer, so replay and live
- * delivery are the same loop and an event can be neither skipped nor delivered twice. A client
- * that cannot keep up is cut (and resumes by reconnecting), never handed a sequence with holes.
+ * delivery are the same loop and an event can be neither skipped nor delivered twice. Its memory
+ * does not grow with its backlog. A client that cannot keep up is cut (and resumes by
+ * reconnecting), never handed a sequence with holes.
  */
 export class StreamClient {
   private paused = false;
   private pumping = false;
   private closed = false;
-  private deliveredBytes: number;
+  /** Bytes the stream had sent when this client last paused. */
+  private sentBytesAtPause = 0;
 
   constructor(
     private readonly source: ClientSource,
     private cursor: number,
     private readonly sink: ClientSink,
     private readonly maxBacklogBytes: number,
-  ) {
-    this.deliveredBytes = source.sentBytes;
-  }
+  ) {}
 
   /** Sequence of the last event this client was given. */
   get position(): number {
@@ -78,8 +78,10 @@ export class StreamClient {
           return;
         }
         this.cursor = event.sequence;
-        this.deliveredBytes += event.bytes;
-        if (!this.sink.write(event)) this.paused = true;
+        if (!this.sink.write(event)) {
+          this.paused = true;
+          this.sentBytesAtPause = this.source.sentBytes;
+        }
       }
     } finally {
       this.pumping = false;
@@ -103,10 +105,13 @@ export class StreamClient {
     this.sink.end(reason);
   }
 
+  /**
+   * Only what the stream produced while this client could not write counts against it: a long
+   * catch-up from history is paced by the connection, not held against the client.
+   */
   private cutIfTooFarBehind(): void {
-    const backlog = this.source.sentBytes - this.deliveredBytes;
-    const firstNeeded = this.source.eventAt(this.cursor + 1);
-    const evicted = this.cursor < this.source.lastSequence && firstNeeded === undefined;
-    if (evicted || backlog > this.maxBacklogBytes) this.close('slow');
+    const missedLive = this.source.sentBytes - this.sentBytesAtPause;
+    const nextNeededEvicted = this.cursor < this.source.lastSequence && !this.source.eventAt(this.cursor + 1);
+    if (nextNeededEvicted || missedLive > this.maxBacklogBytes) this.close('slow');
   }
 }

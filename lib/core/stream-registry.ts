@@ -74,8 +74,12 @@ export class StreamRegistry {
     this.hooks = {
       logger,
       onFinish: (stream) => this.scheduleRemoval(stream),
-      onClientEnd: (reason: ClientEndReason) => {
-        if (reason === 'slow') this.slowClientDisconnects++;
+      onClientEnd: (stream: ResumableStream, reason: ClientEndReason) => {
+        if (reason !== 'slow') return;
+        this.slowClientDisconnects++;
+        logger.warn(
+          `Stream ${stream.id}: cut a client that is not keeping up (more than ${stream.options.maxClientBacklogBytes} bytes of events missed while its connection was backed up, or its next event no longer buffered). It resumes with Last-Event-ID when it reconnects.`,
+        );
       },
     };
   }

@@ -7,6 +7,7 @@ import {
   StreamLimitError,
 } from './errors.js';
 import { formatEventId, newEpoch, parseEventId } from './event-id.js';
+import { currentFlowControl, type FlowControl } from './flow-control.js';
 import type { StreamLogger } from './logger.js';
 import type { ResolvedStreamOptions } from './options.js';
 import { runProducer, type StreamProducer } from './producer.js';
@@ -35,13 +36,23 @@ export type ResetReason =
 export interface ObserveOptions {
   /** Merge heartbeat comments into the observable (default true, when the stream's heartbeatMs > 0). */
   readonly heartbeat?: boolean;
+  /**
+   * Backpressure of the consumer. Default: the one set by `runWithFlowControl()` (the NestJS
+   * `StreamFlowInterceptor` sets it), else none: everything is emitted as soon as it exists.
+   */
+  readonly flowControl?: FlowControl;
 }
+
+/** Bytes of events handed to a flow-controlled consumer before it is asked whether it can take more. */
+const BURST_BYTES = 64 * 1024;
+/** What an event costs against that budget beyond its data (field names, id, type). */
+const EVENT_OVERHEAD_BYTES = 64;
 
 /** Called by the stream; the registry uses them for bookkeeping. */
 export interface StreamHooks {
   readonly logger: StreamLogger;
   onFinish(stream: ResumableStream): void;
-  onClientEnd(reason: ClientEndReason): void;
+  onClientEnd(stream: ResumableStream, reason: ClientEndReason): void;
 }
 
 const HEARTBEAT: HeartbeatMessage = Object.freeze({ comment: 'heartbeat' });
@@ -91,7 +102,7 @@ export class ResumableStream {
       eventAt: (sequence) => this.buffer.get(sequence),
       detach: (client, reason) => {
         this.clients.delete(client);
-        this.hooks.onClientEnd(reason);
+        this.hooks.onClientEnd(this, reason);
       },
     };
   }
@@ -248,13 +259,28 @@ export class ResumableStream {
     this.resolveResume(lastEventId);
     this.assertClientCapacity();
     return new Observable<SseMessage>((subscriber) => {
+      const flow = options.flowControl ?? currentFlowControl();
+      let budget = BURST_BYTES;
+      let cancelWait: (() => void) | undefined;
       const sink: ClientSink = {
         write: (event) => {
           subscriber.next(event);
-          return true;
+          if (!flow) return true;
+          budget -= event.bytes + EVENT_OVERHEAD_BYTES;
+          if (budget > 0 && !flow.isBackedUp()) return true;
+          cancelWait = flow.onceWritable(() => {
+            cancelWait = undefined;
+            budget = BURST_BYTES;
+            client.resume();
+          });
+          return false;
         },
         // Even a cut client completes: an error would reach Nest, which numbers it with its own id.
-        end: () => subscriber.complete(),
+        end: (reason) => {
+          cancelWait?.();
+          if (reason === 'slow') flow?.abort();
+          subscriber.complete();
+        },
       };
       const client = this.attach(sink, lastEventId, (message) => subscriber.next(message));
       if (client.isClosed || options.heartbeat === false || this.options.heartbeatMs === 0) {

@@ -1,4 +1,5 @@
-import { applyDecorators, SetMetadata, Sse, UseGuards } from '@nestjs/common';
+import { applyDecorators, SetMetadata, Sse, UseGuards, UseInterceptors } from '@nestjs/common';
+import { StreamFlowInterceptor } from './stream-flow.interceptor.js';
 import { STREAM_ID_PARAM_METADATA } from './streaming.constants.js';
 import { StreamGuard } from './stream.guard.js';
 
@@ -9,13 +10,14 @@ export const StreamIdParam = (name: string) => SetMetadata(STREAM_ID_PARAM_METAD
 export interface ResumableSseOptions {
   /** Route parameter holding the stream id. Default `id`. */
   readonly param?: string;
-  /** Passed to Nest's `@Sse()`: characters queued for a client that is not reading before it is cut. Default 4 MiB. */
+  /** Passed to Nest's `@Sse()`: Nest's own cap on characters queued for a client. Default 4 MiB. */
   readonly maxPendingDataLength?: number;
 }
 
 /**
- * `@Sse(path)` + `@UseGuards(StreamGuard)` (+ `@StreamIdParam()`) in one: a route that serves a
- * stream with 404 / 400 / 204 answered before the event stream starts.
+ * `@Sse(path)` + `@UseGuards(StreamGuard)` + `@UseInterceptors(StreamFlowInterceptor)`
+ * (+ `@StreamIdParam()`) in one: a route that serves a stream with 404 / 400 / 204 answered
+ * before the event stream starts, and catch-up paced by the client's connection.
  */
 export function ResumableSse(path: string, options: ResumableSseOptions = {}): MethodDecorator {
   const decorators = [
@@ -24,6 +26,7 @@ export function ResumableSse(path: string, options: ResumableSseOptions = {}): M
       options.maxPendingDataLength === undefined ? undefined : { maxPendingDataLength: options.maxPendingDataLength },
     ),
     UseGuards(StreamGuard),
+    UseInterceptors(StreamFlowInterceptor),
   ];
   if (options.param) decorators.push(StreamIdParam(options.param));
   return applyDecorators(...decorators);

@@ -18,7 +18,6 @@ export class SseReader {
   readonly blocks: ParsedEvent[] = [];
   status = 0;
   headers: http.IncomingHttpHeaders = {};
-  body = '';
   ended = false;
   private request!: http.ClientRequest;
   private response?: http.IncomingMessage;
@@ -86,16 +85,18 @@ export class SseReader {
   }
 
   private feed(chunk: string): void {
-    this.body += chunk;
-    this.pending += chunk;
-    let index: number;
-    while ((index = this.pending.search(/\r\n|\r|\n/)) >= 0) {
-      const breakLength = this.pending.startsWith('\r\n', index) ? 2 : 1;
-      // A lone CR at the end of a chunk may be the first half of CRLF: wait for more.
-      if (this.pending[index] === '\r' && breakLength === 1 && index === this.pending.length - 1) break;
-      this.line(this.pending.slice(0, index));
-      this.pending = this.pending.slice(index + breakLength);
+    // Linear in the input: find every line break once, keep only the unfinished tail.
+    const text = this.pending + chunk;
+    const lineBreak = /\r\n|\r|\n/g;
+    let start = 0;
+    let match: RegExpExecArray | null;
+    while ((match = lineBreak.exec(text)) !== null) {
+      // A lone CR at the very end may be the first half of CRLF: wait for the next chunk.
+      if (match[0] === '\r' && match.index === text.length - 1) break;
+      this.line(text.slice(start, match.index));
+      start = match.index + match[0].length;
     }
+    this.pending = text.slice(start);
     this.notify();
   }
 

@@ -1,6 +1,6 @@
-import { Body, Controller, Delete, Param, Post, Sse, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Param, Post } from '@nestjs/common';
 import type { Observable } from 'rxjs';
-import { LastEventId, StreamGuard, StreamRegistry, type SseMessage } from 'nestjs-meridian-stream';
+import { LastEventId, ResumableSse, StreamRegistry, type SseMessage } from 'nestjs-meridian-stream';
 import { parseCreateStreamRequest } from './create-stream-request.js';
 import { demoProducer } from './demo-producer.js';
 
@@ -15,9 +15,11 @@ export class StreamsController {
     return { stream_id: stream.id, stream_url: `/streams/${stream.id}` };
   }
 
-  /** The event stream; resumes after `Last-Event-ID` (or `?lastEventId=`). */
-  @Sse(':id')
-  @UseGuards(StreamGuard)
+  /**
+   * The event stream; resumes after `Last-Event-ID` (or `?lastEventId=`). `@ResumableSse` is
+   * `@Sse(':id')` plus the guard (404 / 400 / 204 before headers) and the flow-control interceptor.
+   */
+  @ResumableSse(':id')
   follow(@Param('id') id: string, @LastEventId() lastEventId?: string): Observable<SseMessage> {
     return this.registry.observe(id, lastEventId);
   }

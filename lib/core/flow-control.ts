@@ -1,0 +1,31 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/**
+ * How a transport tells the engine that its consumer is backed up. With it, `observe()` hands a
+ * client only what its connection can take: a large catch-up is paced by the socket instead of
+ * being queued in memory, and a client that stops reading is cut instead of buffered for.
+ */
+export interface FlowControl {
+  /** True while the consumer has more queued than it wants. */
+  isBackedUp(): boolean;
+  /** Calls `listener` once, when the consumer can take more; returns a function that cancels. */
+  onceWritable(listener: () => void): () => void;
+  /** The client was cut for being too slow: drop the connection now (queued data would keep it open). */
+  abort(): void;
+}
+
+const ambient = new AsyncLocalStorage<FlowControl>();
+
+/**
+ * Runs `fn` with `flow` as the flow control of every `observe()` Observable subscribed inside it,
+ * including in promise continuations it starts. This is how the NestJS interceptor passes the
+ * HTTP response's backpressure to a stream the route handler returned.
+ */
+export function runWithFlowControl<T>(flow: FlowControl, fn: () => T): T {
+  return ambient.run(flow, fn);
+}
+
+/** The flow control set by {@link runWithFlowControl} for the current async context, if any. */
+export function currentFlowControl(): FlowControl | undefined {
+  return ambient.getStore();
+}
