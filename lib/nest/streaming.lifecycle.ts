@@ -12,8 +12,6 @@ import { STREAMING_MODULE_OPTIONS } from './streaming.module-definition.js';
  */
 @Injectable()
 export class StreamingLifecycle implements BeforeApplicationShutdown {
-  private readonly logger = new Logger('StreamingModule');
-
   constructor(
     private readonly registry: StreamRegistry,
     private readonly connections: SseConnectionTracker,
@@ -25,8 +23,9 @@ export class StreamingLifecycle implements BeforeApplicationShutdown {
     const deadline = Date.now() + graceMs;
     await this.registry.shutdown(graceMs);
     const cut = await this.connections.closeAll(Math.max(0, deadline - Date.now()));
-    if (cut > 0 && this.options.logger !== false) {
-      this.logger.warn(`Cut ${cut} SSE connection(s) still open after the ${graceMs} ms shutdown grace period.`);
+    const logger = this.options.logger === false ? undefined : (this.options.logger ?? new Logger('StreamingModule'));
+    if (cut > 0) {
+      logger?.warn(`Cut ${cut} SSE connection(s) still open after the ${graceMs} ms shutdown grace period.`);
     }
   }
 }
