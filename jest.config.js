@@ -9,4 +9,5 @@ export default {
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   testTimeout: 30_000,
+  globalSetup: '<rootDir>/test/global-setup.ts',
 };

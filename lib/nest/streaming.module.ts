@@ -1,10 +1,14 @@
-import { Logger, Module } from '@nestjs/common';
+import { Logger, Module, type DynamicModule } from '@nestjs/common';
 import { StreamRegistry } from '../core/stream-registry.js';
 import type { StreamingModuleOptions } from './interfaces/streaming-module-options.interface.js';
 import { SseConnectionTracker } from './sse-connection-tracker.js';
 import { StreamGuard } from './stream.guard.js';
 import { StreamingLifecycle } from './streaming.lifecycle.js';
-import { ConfigurableStreamingModule, STREAMING_MODULE_OPTIONS } from './streaming.module-definition.js';
+import {
+  ConfigurableStreamingModule,
+  STREAMING_MODULE_OPTIONS,
+  type STREAMING_OPTIONS_TYPE,
+} from './streaming.module-definition.js';
 
 /**
  * Provides an injectable {@link StreamRegistry}, the {@link StreamGuard} for `@Sse()` routes and a
@@ -30,4 +34,9 @@ import { ConfigurableStreamingModule, STREAMING_MODULE_OPTIONS } from './streami
   ],
   exports: [StreamRegistry, StreamGuard, SseConnectionTracker],
 })
-export class StreamingModule extends ConfigurableStreamingModule {}
+export class StreamingModule extends ConfigurableStreamingModule {
+  /** Every option has a default, so `StreamingModule.forRoot()` alone is enough. */
+  static override forRoot(options: typeof STREAMING_OPTIONS_TYPE = {}): DynamicModule {
+    return super.forRoot(options);
+  }
+}
