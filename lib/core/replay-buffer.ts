@@ -13,9 +13,13 @@ export interface ReplayBufferLimits {
  */
 export class ReplayBuffer {
   private items: StreamEvent[] = [];
+  /** Bytes appended ever, through each held event (parallel to items). */
+  private ends: number[] = [];
   private head = 0;
   private totalBytes = 0;
+  private appendedBytes = 0;
   private evictedThrough = 0;
+  private evictedThroughEnd = 0;
 
   constructor(private readonly limits: ReplayBufferLimits) {}
 
@@ -45,6 +49,8 @@ export class ReplayBuffer {
       throw new Error(`ReplayBuffer: sequence ${event.sequence} does not follow ${this.lastSequence}`);
     }
     this.items.push(event);
+    this.appendedBytes += event.bytes;
+    this.ends.push(this.appendedBytes);
     this.totalBytes += event.bytes;
     while (this.size > 1 && (this.size > this.limits.maxEvents || this.totalBytes > this.limits.maxBytes)) {
       this.dropOldest();
@@ -55,6 +61,16 @@ export class ReplayBuffer {
   get(sequence: number): StreamEvent | undefined {
     const offset = sequence - this.firstSequence;
     return offset >= 0 && offset < this.size ? this.items[this.head + offset] : undefined;
+  }
+
+  /**
+   * Bytes of data appended ever, through the event with this sequence, or undefined when that
+   * position is not known any more (older than the buffer). With the total, a client's backlog.
+   */
+  endOffset(sequence: number): number | undefined {
+    if (sequence === this.evictedThrough) return this.evictedThroughEnd;
+    const offset = sequence - this.firstSequence;
+    return offset >= 0 && offset < this.size ? this.ends[this.head + offset] : undefined;
   }
 
   /** Drops every event up to and including `sequence`; returns how many were dropped. */
@@ -71,10 +87,12 @@ export class ReplayBuffer {
     const event = this.items[this.head];
     this.totalBytes -= event.bytes;
     this.evictedThrough = event.sequence;
+    this.evictedThroughEnd = this.ends[this.head];
     this.head++;
-    // Compact once the dropped prefix dominates, so the array does not grow without bound.
+    // Compact once the dropped prefix dominates, so the arrays do not grow without bound.
     if (this.head >= 1024 && this.head * 2 >= this.items.length) {
       this.items = this.items.slice(this.head);
+      this.ends = this.ends.slice(this.head);
       this.head = 0;
     }
   }

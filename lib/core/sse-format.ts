@@ -7,7 +7,10 @@ const FIELD_BREAKERS = /[\r\n\0]/;
  * Rejects a value for a single-line SSE field (`event:`, `id:`). Nest strips CR and LF from them,
  * which silently mangles the field (`x\r\ndata: evil` becomes `xdata: evil`); we refuse instead.
  */
-export function assertSseField(name: string, value: string): void {
+export function assertSseField(name: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string') {
+    throw new InvalidStreamInputError(`Event ${name} must be a string, got ${typeof value}.`);
+  }
   if (value.length === 0) {
     throw new InvalidStreamInputError(`Event ${name} must not be empty.`);
   }

@@ -21,9 +21,11 @@ export interface ClientSink {
 export interface ClientSource {
   readonly lastSequence: number;
   readonly isFinished: boolean;
-  /** Total bytes of data ever sent on the stream; with a client's own count, its backlog. */
+  /** Total bytes of data ever sent on the stream. */
   readonly sentBytes: number;
   eventAt(sequence: number): StreamEvent | undefined;
+  /** Bytes ever sent through this sequence, if still known; `sentBytes` minus it is a backlog. */
+  endOffset(sequence: number): number | undefined;
   detach(client: StreamClient, reason: ClientEndReason): void;
 }
 
@@ -38,8 +40,8 @@ export class StreamClient {
   private paused = false;
   private pumping = false;
   private closed = false;
-  /** Bytes the stream had sent when this client last paused. */
-  private sentBytesAtPause = 0;
+  /** The smallest backlog this client has had: how close to live it has ever been. */
+  private smallestBacklog = Infinity;
 
   constructor(
     private readonly source: ClientSource,
@@ -78,14 +80,12 @@ export class StreamClient {
           return;
         }
         this.cursor = event.sequence;
-        if (!this.sink.write(event)) {
-          this.paused = true;
-          this.sentBytesAtPause = this.source.sentBytes;
-        }
+        if (!this.sink.write(event)) this.paused = true;
       }
     } finally {
       this.pumping = false;
     }
+    this.smallestBacklog = Math.min(this.smallestBacklog, this.backlog() ?? Infinity);
     if (!this.closed && this.source.isFinished && this.cursor >= this.source.lastSequence) {
       this.close('finished');
     }
@@ -105,13 +105,22 @@ export class StreamClient {
     this.sink.end(reason);
   }
 
+  /** Bytes of events after the cursor, or undefined when the cursor is older than the buffer. */
+  private backlog(): number | undefined {
+    const end = this.source.endOffset(this.cursor);
+    return end === undefined ? undefined : this.source.sentBytes - end;
+  }
+
   /**
-   * Only what the stream produced while this client could not write counts against it: a long
-   * catch-up from history is paced by the connection, not held against the client.
+   * Cut when the next event it needs is gone, or when it has fallen `maxBacklogBytes` further
+   * behind than it has ever been. A late joiner's catch-up from history starts far behind and
+   * only shrinks, so it never counts against it; a client that keeps losing ground does.
    */
   private cutIfTooFarBehind(): void {
-    const missedLive = this.source.sentBytes - this.sentBytesAtPause;
-    const nextNeededEvicted = this.cursor < this.source.lastSequence && !this.source.eventAt(this.cursor + 1);
-    if (nextNeededEvicted || missedLive > this.maxBacklogBytes) this.close('slow');
+    const backlog = this.backlog();
+    const nextNeededGone = this.cursor < this.source.lastSequence && !this.source.eventAt(this.cursor + 1);
+    if (nextNeededGone || backlog === undefined || backlog - this.smallestBacklog > this.maxBacklogBytes) {
+      this.close('slow');
+    }
   }
 }

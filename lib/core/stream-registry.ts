@@ -126,9 +126,11 @@ export class StreamRegistry {
 
   /**
    * Replay after `lastEventId`, then live: what an `@Sse()` handler returns.
-   * @throws StreamNotFoundError (404), InvalidEventIdError (400), StreamLimitError (503).
+   * @throws StreamNotFoundError (404), InvalidEventIdError (400), StreamLimitError or
+   * RegistryClosedError (503).
    */
   observe(id: string, lastEventId?: string | null, options?: ObserveOptions): Observable<SseMessage> {
+    if (this.closed) throw new RegistryClosedError();
     return this.require(id).observe(lastEventId, options);
   }
 

@@ -100,6 +100,7 @@ export class ResumableStream {
         return stream.sentBytes;
       },
       eventAt: (sequence) => this.buffer.get(sequence),
+      endOffset: (sequence) => this.buffer.endOffset(sequence),
       detach: (client, reason) => {
         this.clients.delete(client);
         this.hooks.onClientEnd(this, reason);
@@ -183,7 +184,10 @@ export class ResumableStream {
     if (input === null || typeof input !== 'object' || !('data' in input)) {
       throw new InvalidStreamInputError('send() takes { type?, data, retry? }; data is missing.');
     }
-    const event = this.append(input.type ?? this.options.eventTypes.message, serializeData(input.data), input.retry);
+    const data = serializeData(input.data);
+    const bytes = Buffer.byteLength(data);
+    if (bytes > this.options.maxEventBytes) throw new EventTooLargeError(bytes, this.options.maxEventBytes);
+    const event = this.append(input.type ?? this.options.eventTypes.message, data, input.retry);
     this.deliver();
     return event;
   }
@@ -262,18 +266,25 @@ export class ResumableStream {
       const flow = options.flowControl ?? currentFlowControl();
       let budget = BURST_BYTES;
       let cancelWait: (() => void) | undefined;
+      let writing = false;
+      let writableDuringWrite = false;
       const sink: ClientSink = {
         write: (event) => {
           subscriber.next(event);
           if (!flow) return true;
           budget -= event.bytes + EVENT_OVERHEAD_BYTES;
           if (budget > 0 && !flow.isBackedUp()) return true;
+          writing = true;
+          writableDuringWrite = false;
           cancelWait = flow.onceWritable(() => {
             cancelWait = undefined;
             budget = BURST_BYTES;
-            client.resume();
+            // A flow control may answer at once, from inside this write: just keep going.
+            if (writing) writableDuringWrite = true;
+            else client.resume();
           });
-          return false;
+          writing = false;
+          return writableDuringWrite;
         },
         // Even a cut client completes: an error would reach Nest, which numbers it with its own id.
         end: (reason) => {
@@ -322,7 +333,6 @@ export class ResumableStream {
       throw new InvalidStreamInputError(`Event retry must be a whole number of ms >= 0, got ${String(retry)}.`);
     }
     const bytes = Buffer.byteLength(data);
-    if (bytes > this.options.maxEventBytes) throw new EventTooLargeError(bytes, this.options.maxEventBytes);
     const sequence = this.sequence + 1;
     const event: StreamEvent = Object.freeze({
       id: formatEventId(this.epoch, sequence),
@@ -343,6 +353,7 @@ export class ResumableStream {
     for (const client of this.clients) client.pump();
   }
 
+  /** The final event is appended whatever its size: a stream must always be able to end. */
   private finish(state: StreamState, type: string, data: object): boolean {
     if (this.isFinished) return false;
     this.append(type, JSON.stringify(data), undefined);
