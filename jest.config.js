@@ -4,6 +4,7 @@ export default {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: {
     '^nestjs-meridian-stream$': '<rootDir>/lib/index.ts',
+    '^nestjs-meridian-stream/typeorm$': '<rootDir>/lib/typeorm/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },

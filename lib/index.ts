@@ -21,7 +21,8 @@ export {
   type StreamEvent,
   type StreamState,
 } from './core/stream-event.js';
-export { ResumableStream, type ObserveOptions, type ResetReason } from './core/stream.js';
+export { ResumableStream, type ResetReason, type RestoredStreamState } from './core/stream.js';
+export type { ObserveOptions } from './core/observe-stream.js';
 export {
   StreamRegistry,
   DEFAULT_MAX_STREAMS,

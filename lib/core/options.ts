@@ -39,11 +39,46 @@ export interface StreamOptions {
   readonly eventTypes?: Partial<StreamEventTypes>;
   /** Turns an item of an Observable / AsyncIterable producer into an event. Default: the item is the data. */
   readonly toEvent?: (item: never) => EventInput;
+  /** With a store: write to it once this many events are unwritten (0: not on count). Default 500. */
+  readonly persistEveryEvents?: number;
+  /** With a store: write unwritten events this often, in ms (0: not on time). Default 1000. */
+  readonly persistEveryMs?: number;
+  /** With a store: write when the stream finishes. Default true. */
+  readonly persistOnFinish?: boolean;
+  /** Events read from the store per query when a client catches up. Default 500. */
+  readonly historyPageSize?: number;
+  /**
+   * Answers a client's catch-up from the store tier with events of your own (e.g. one
+   * aggregated "block" instead of many deltas), as meridian-stream-go's `WithCatchup` did. Each
+   * returned event must carry `sequence`: the last stream event it covers, which becomes its id,
+   * so a client can resume from it. Events it does not cover are read from the store as usual.
+   */
+  readonly catchup?: CatchupFunction;
 }
 
+/** What a {@link CatchupFunction} is asked for. */
+export interface CatchupRequest {
+  readonly streamId: string;
+  readonly epoch: string;
+  /** The client has every event up to this sequence. */
+  readonly afterSequence: number;
+  /** The store holds events up to this sequence. */
+  readonly throughSequence: number;
+}
+
+/** An event of a custom catch-up: `sequence` is the last stream event it stands for. */
+export interface CatchupEvent extends EventInput {
+  readonly sequence: number;
+}
+
+/** See {@link StreamOptions.catchup}. */
+export type CatchupFunction = (request: CatchupRequest) => Promise<readonly CatchupEvent[]>;
+
 /** {@link StreamOptions} with every default filled in. */
-export interface ResolvedStreamOptions extends Required<Omit<StreamOptions, 'retryMs' | 'eventTypes' | 'toEvent'>> {
+export interface ResolvedStreamOptions
+  extends Required<Omit<StreamOptions, 'retryMs' | 'eventTypes' | 'toEvent' | 'catchup'>> {
   readonly retryMs?: number;
+  readonly catchup?: CatchupFunction;
   readonly eventTypes: StreamEventTypes;
   readonly toEvent: (item: unknown) => EventInput;
 }
@@ -65,6 +100,9 @@ export const DEFAULT_STREAM_OPTIONS = {
   maxEventBytes: 1024 * 1024,
   maxClientBacklogBytes: 4 * 1024 * 1024,
   maxClientsPerStream: 10_000,
+  persistEveryEvents: 500,
+  persistEveryMs: 1_000,
+  historyPageSize: 500,
 } as const;
 
 const NUMERIC_OPTIONS = Object.keys(DEFAULT_STREAM_OPTIONS) as (keyof typeof DEFAULT_STREAM_OPTIONS)[];
@@ -88,6 +126,16 @@ export function resolveStreamOptions(...layers: (StreamOptions | undefined)[]): 
         `eventTypes.${name} must be a non-empty string of printable ASCII without spaces.`,
       );
     }
+  }
+  merged.persistOnFinish ??= true;
+  if (typeof merged.persistOnFinish !== 'boolean') {
+    throw new InvalidStreamInputError('Option persistOnFinish must be true or false.');
+  }
+  if ((merged.historyPageSize as number) < 1) {
+    throw new InvalidStreamInputError('Option historyPageSize must be at least 1.');
+  }
+  if (merged.catchup !== undefined && typeof merged.catchup !== 'function') {
+    throw new InvalidStreamInputError('Option catchup must be a function.');
   }
   const toEvent =
     (merged.toEvent as ((item: unknown) => EventInput) | undefined) ?? ((item: unknown) => ({ data: item }));

@@ -21,7 +21,18 @@ export class ReplayBuffer {
   private evictedThrough = 0;
   private evictedThroughEnd = 0;
 
-  constructor(private readonly limits: ReplayBufferLimits) {}
+  /**
+   * @param canEvict whether the oldest event may leave memory yet (with a store: once it is
+   *   stored). Limits are exceeded rather than an event lost.
+   * @param startAfter the sequence before the first event this buffer will hold.
+   */
+  constructor(
+    private readonly limits: ReplayBufferLimits,
+    private readonly canEvict: (sequence: number) => boolean = () => true,
+    startAfter = 0,
+  ) {
+    this.evictedThrough = startAfter;
+  }
 
   /** Number of events held. */
   get size(): number {
@@ -43,8 +54,11 @@ export class ReplayBuffer {
     return this.size > 0 ? this.items[this.items.length - 1].sequence : this.evictedThrough;
   }
 
-  /** Appends the next event (its sequence must follow the last one) and enforces the limits. */
-  append(event: StreamEvent): void {
+  /**
+   * Appends the next event (its sequence must follow the last one) and enforces the limits.
+   * Returns true when the limits are still exceeded because held events may not be evicted yet.
+   */
+  append(event: StreamEvent): boolean {
     if (event.sequence !== this.lastSequence + 1) {
       throw new Error(`ReplayBuffer: sequence ${event.sequence} does not follow ${this.lastSequence}`);
     }
@@ -52,9 +66,21 @@ export class ReplayBuffer {
     this.appendedBytes += event.bytes;
     this.ends.push(this.appendedBytes);
     this.totalBytes += event.bytes;
-    while (this.size > 1 && (this.size > this.limits.maxEvents || this.totalBytes > this.limits.maxBytes)) {
+    while (this.size > 1 && this.overLimits() && this.canEvict(this.items[this.head].sequence)) {
       this.dropOldest();
     }
+    return this.overLimits();
+  }
+
+  /** The held events from `from` through `to`, oldest first. */
+  slice(from: number, to: number): StreamEvent[] {
+    const start = this.head + Math.max(0, from - this.firstSequence);
+    const end = this.head + Math.min(this.size, to - this.firstSequence + 1);
+    return this.items.slice(start, Math.max(start, end));
+  }
+
+  private overLimits(): boolean {
+    return this.size > this.limits.maxEvents || this.totalBytes > this.limits.maxBytes;
   }
 
   /** The event with this sequence, or undefined when it is not (or no longer) held. */

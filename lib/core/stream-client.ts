@@ -11,6 +11,13 @@ export type ClientEndReason =
   /** The registry is shutting down. */
   | 'shutdown';
 
+/** Events read from the store tier for one client. */
+export interface HistoryPage {
+  readonly events: readonly StreamEvent[];
+  /** True for a custom catch-up function's aggregated events, whose sequences may skip. */
+  readonly aggregated: boolean;
+}
+
 /** Where a client is delivered to. `write` returns false when the consumer is backed up. */
 export interface ClientSink {
   write(event: StreamEvent): boolean;
@@ -26,6 +33,14 @@ export interface ClientSource {
   eventAt(sequence: number): StreamEvent | undefined;
   /** Bytes ever sent through this sequence, if still known; `sentBytes` minus it is a backlog. */
   endOffset(sequence: number): number | undefined;
+  /** Whether events after `sequence` that are no longer buffered can be read from the store. */
+  canReadHistory(sequence: number): boolean;
+  /**
+   * Reads events after `sequence` from the store tier, oldest first. `first` is true on a
+   * client's first read, where a custom catch-up function may answer with aggregated events
+   * (each carrying the sequence of the last event it covers).
+   */
+  readHistory(sequence: number, first: boolean): Promise<HistoryPage>;
   detach(client: StreamClient, reason: ClientEndReason): void;
 }
 
@@ -42,6 +57,11 @@ export class StreamClient {
   private closed = false;
   /** The smallest backlog this client has had: how close to live it has ever been. */
   private smallestBacklog = Infinity;
+  /** A page read from the store tier and not yet delivered; bounded by the page size. */
+  private history: readonly StreamEvent[] = [];
+  private historyIndex = 0;
+  private fetching = false;
+  private historyReads = 0;
 
   constructor(
     private readonly source: ClientSource,
@@ -65,7 +85,7 @@ export class StreamClient {
    */
   pump(): void {
     // A sink may send or unsubscribe from inside write(); the running loop picks that up.
-    if (this.closed || this.pumping) return;
+    if (this.closed || this.pumping || this.fetching) return;
     if (this.paused) {
       this.cutIfTooFarBehind();
       return;
@@ -73,10 +93,14 @@ export class StreamClient {
     this.pumping = true;
     try {
       while (!this.closed && !this.paused && this.cursor < this.source.lastSequence) {
-        const event = this.source.eventAt(this.cursor + 1);
+        const event = this.source.eventAt(this.cursor + 1) ?? this.nextFromHistory();
         if (!event) {
-          // The events it still needs were dropped from memory before it read them.
-          this.close('slow');
+          if (this.source.canReadHistory(this.cursor)) {
+            this.fetchHistory();
+          } else {
+            // The events it still needs left memory before it read them, and no store has them.
+            this.close('slow');
+          }
           return;
         }
         this.cursor = event.sequence;
@@ -105,6 +129,40 @@ export class StreamClient {
     this.sink.end(reason);
   }
 
+  private nextFromHistory(): StreamEvent | undefined {
+    while (this.historyIndex < this.history.length) {
+      const event = this.history[this.historyIndex++];
+      if (event.sequence > this.cursor) return event;
+    }
+    this.history = [];
+    this.historyIndex = 0;
+    return undefined;
+  }
+
+  private fetchHistory(): void {
+    this.fetching = true;
+    const after = this.cursor;
+    this.source.readHistory(after, this.historyReads++ === 0).then(
+      (page) => {
+        this.fetching = false;
+        if (this.closed) return;
+        const next = page.events[0];
+        // A store page must continue exactly after the cursor; anything else would be a gap.
+        if (!next || (!page.aggregated && next.sequence !== after + 1) || next.sequence <= after) {
+          this.close('slow');
+          return;
+        }
+        this.history = page.events;
+        this.historyIndex = 0;
+        this.pump();
+      },
+      () => {
+        this.fetching = false;
+        this.close('slow');
+      },
+    );
+  }
+
   /** Bytes of events after the cursor, or undefined when the cursor is older than the buffer. */
   private backlog(): number | undefined {
     const end = this.source.endOffset(this.cursor);
@@ -118,9 +176,12 @@ export class StreamClient {
    */
   private cutIfTooFarBehind(): void {
     const backlog = this.backlog();
-    const nextNeededGone = this.cursor < this.source.lastSequence && !this.source.eventAt(this.cursor + 1);
-    if (nextNeededGone || backlog === undefined || backlog - this.smallestBacklog > this.maxBacklogBytes) {
-      this.close('slow');
+    if (backlog === undefined) {
+      // Reading history from the store: paced by its connection, like any catch-up.
+      if (!this.source.canReadHistory(this.cursor)) this.close('slow');
+      return;
     }
+    const nextNeededGone = this.cursor < this.source.lastSequence && !this.source.eventAt(this.cursor + 1);
+    if (nextNeededGone || backlog - this.smallestBacklog > this.maxBacklogBytes) this.close('slow');
   }
 }

@@ -7,12 +7,14 @@ import {
   StreamLimitError,
   StreamNotFoundError,
 } from './errors.js';
+import type { EventStore } from './event-store.js';
 import { SILENT_LOGGER, type StreamLogger } from './logger.js';
 import { resolveStreamOptions, type ResolvedStreamOptions, type StreamOptions } from './options.js';
 import type { StreamProducer } from './producer.js';
 import type { ClientEndReason } from './stream-client.js';
 import type { SseMessage, StreamState } from './stream-event.js';
-import { ResumableStream, type ObserveOptions, type StreamHooks } from './stream.js';
+import type { ObserveOptions } from './observe-stream.js';
+import { ResumableStream, type StreamHooks } from './stream.js';
 
 /** Options of a registry: limits, plus the defaults of every stream it creates. */
 export interface StreamRegistryOptions extends StreamOptions {
@@ -20,6 +22,11 @@ export interface StreamRegistryOptions extends StreamOptions {
   readonly maxStreams?: number;
   /** Where the registry logs (a NestJS Logger fits). Default: nothing is logged. */
   readonly logger?: StreamLogger;
+  /**
+   * The durable tier: events are written to it (see the persist options), clients catch up from
+   * it, and streams that left memory are served from it. Default: none (memory only).
+   */
+  readonly store?: EventStore;
 }
 
 /** Options of `create()`: a stream's own options, and optionally its id. */
@@ -58,12 +65,14 @@ export class StreamRegistry {
   private readonly maxStreams: number;
   private readonly logger: StreamLogger;
   private readonly hooks: StreamHooks;
+  private readonly store: EventStore | undefined;
+  private readonly restoring = new Map<string, Promise<ResumableStream | undefined>>();
   private closed = false;
   private streamsCreated = 0;
   private slowClientDisconnects = 0;
 
   constructor(options: StreamRegistryOptions = {}) {
-    const { maxStreams = DEFAULT_MAX_STREAMS, logger = SILENT_LOGGER, ...defaults } = options;
+    const { maxStreams = DEFAULT_MAX_STREAMS, logger = SILENT_LOGGER, store, ...defaults } = options;
     if (!Number.isSafeInteger(maxStreams) || maxStreams < 1) {
       throw new InvalidStreamInputError(`Option maxStreams must be a whole number >= 1, got ${String(maxStreams)}.`);
     }
@@ -71,8 +80,10 @@ export class StreamRegistry {
     this.defaults = defaults;
     this.maxStreams = maxStreams;
     this.logger = logger;
+    this.store = store;
     this.hooks = {
       logger,
+      store,
       onFinish: (stream) => this.scheduleRemoval(stream),
       onClientEnd: (stream: ResumableStream, reason: ClientEndReason) => {
         if (reason !== 'slow') return;
@@ -106,6 +117,22 @@ export class StreamRegistry {
     this.streamsCreated++;
     stream.start(producer as StreamProducer | undefined);
     return stream;
+  }
+
+  /**
+   * The stream with this id from memory or, with a store, brought back from it (a finished stream
+   * after its retention, or any stream after a restart), or undefined. Use it where you can wait,
+   * e.g. in a guard, before the synchronous `observe()`.
+   */
+  async locate(id: string): Promise<ResumableStream | undefined> {
+    const inMemory = this.streams.get(id);
+    if (inMemory || !this.store || !STREAM_ID_PATTERN.test(id)) return inMemory;
+    let pending = this.restoring.get(id);
+    if (!pending) {
+      pending = this.restore(id).finally(() => this.restoring.delete(id));
+      this.restoring.set(id, pending);
+    }
+    return pending;
   }
 
   /** The stream with this id, or undefined. */
@@ -145,6 +172,7 @@ export class StreamRegistry {
     if (!stream) return false;
     stream.cancel('removed');
     stream.disconnectAll('unsubscribed');
+    stream.dispose();
     clearTimeout(this.retentionTimers.get(id));
     this.retentionTimers.delete(id);
     return this.streams.delete(id);
@@ -184,12 +212,50 @@ export class StreamRegistry {
     if (running.length > 0) this.logger.log(`Shutting down: cancelling ${running.length} running stream(s).`);
     for (const stream of running) stream.cancel('shutdown');
     const deadline = Date.now() + graceMs;
+    const flushed = this.store ? this.flushAll(deadline) : Promise.resolve();
     while (this.stats().clients > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    for (const stream of this.streams.values()) stream.disconnectAll('shutdown');
+    await flushed;
+    for (const stream of this.streams.values()) {
+      stream.disconnectAll('shutdown');
+      stream.dispose();
+    }
     for (const timer of this.retentionTimers.values()) clearTimeout(timer);
     this.retentionTimers.clear();
+  }
+
+  /** Writes what each stream has not stored yet, giving up at the deadline (it is logged). */
+  private async flushAll(deadline: number): Promise<void> {
+    const writes = [...this.streams.values()]
+      .filter((stream) => stream.persistedThrough < stream.lastSequence)
+      .map((stream) =>
+        stream.persist().catch((error: unknown) => {
+          this.logger.error(`Stream ${stream.id}: final write to the store failed at shutdown. ${String(error)}`);
+        }),
+      );
+    if (writes.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))));
+    await Promise.race([Promise.all(writes), timeout]);
+    clearTimeout(timer);
+  }
+
+  private async restore(id: string): Promise<ResumableStream | undefined> {
+    const meta = await this.store!.loadMeta(id);
+    const existing = this.streams.get(id);
+    if (existing || !meta || this.closed) return existing;
+    const restored = {
+      epoch: meta.epoch,
+      lastSequence: meta.lastSequence,
+      state: meta.status,
+      finishedAt: meta.finishedAt?.getTime(),
+    };
+    const stream = new ResumableStream(id, resolveStreamOptions(this.defaults), this.hooks, restored);
+    this.streams.set(id, stream);
+    // Served from the store alone; kept for the retention like any finished stream.
+    this.scheduleRemoval(stream);
+    return stream;
   }
 
   private scheduleRemoval(stream: ResumableStream): void {

@@ -1,4 +1,4 @@
-import { Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
 import {
   EventTooLargeError,
   InvalidEventIdError,
@@ -6,24 +6,32 @@ import {
   PublicStreamError,
   StreamLimitError,
 } from './errors.js';
+import { restoreEvent, type EventStore, type PersistFunction, type StoredStreamMeta } from './event-store.js';
 import { formatEventId, newEpoch, parseEventId } from './event-id.js';
-import { currentFlowControl, type FlowControl } from './flow-control.js';
+import { HeartbeatTicker } from './heartbeat.js';
 import type { StreamLogger } from './logger.js';
-import type { ResolvedStreamOptions } from './options.js';
+import { observeStream, type ObserveOptions } from './observe-stream.js';
+import type { CatchupEvent, ResolvedStreamOptions } from './options.js';
 import { runProducer, type StreamProducer } from './producer.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import { assertSseField, serializeData } from './sse-format.js';
-import { StreamClient, type ClientEndReason, type ClientSink, type ClientSource } from './stream-client.js';
+import {
+  StreamClient,
+  type ClientEndReason,
+  type ClientSink,
+  type ClientSource,
+  type HistoryPage,
+} from './stream-client.js';
 import {
   isFinishedState,
   type EventInput,
-  type HeartbeatMessage,
   type PositionMessage,
   type ResetMessage,
   type SseMessage,
   type StreamEvent,
   type StreamState,
 } from './stream-event.js';
+import { StreamPersistence, type PersistResult } from './stream-persistence.js';
 
 /** Why a client was sent a `reset` event instead of a seamless continuation. */
 export type ResetReason =
@@ -32,30 +40,22 @@ export type ResetReason =
   /** The events after its Last-Event-ID are no longer held. */
   | 'history_truncated';
 
-/** Options of one `observe()` call. */
-export interface ObserveOptions {
-  /** Merge heartbeat comments into the observable (default true, when the stream's heartbeatMs > 0). */
-  readonly heartbeat?: boolean;
-  /**
-   * Backpressure of the consumer. Default: the one set by `runWithFlowControl()` (the NestJS
-   * `StreamFlowInterceptor` sets it), else none: everything is emitted as soon as it exists.
-   */
-  readonly flowControl?: FlowControl;
-}
-
-/** Bytes of events handed to a flow-controlled consumer before it is asked whether it can take more. */
-const BURST_BYTES = 64 * 1024;
-/** What an event costs against that budget beyond its data (field names, id, type). */
-const EVENT_OVERHEAD_BYTES = 64;
-
 /** Called by the stream; the registry uses them for bookkeeping. */
 export interface StreamHooks {
   readonly logger: StreamLogger;
+  /** The durable tier, when one is configured. */
+  readonly store?: EventStore;
   onFinish(stream: ResumableStream): void;
   onClientEnd(stream: ResumableStream, reason: ClientEndReason): void;
 }
 
-const HEARTBEAT: HeartbeatMessage = Object.freeze({ comment: 'heartbeat' });
+/** A stream brought back from its stored metadata (no longer in memory, or the process restarted). */
+export interface RestoredStreamState {
+  readonly epoch: string;
+  readonly lastSequence: number;
+  readonly state: StreamState;
+  readonly finishedAt: number | undefined;
+}
 
 /**
  * One producer, any number of clients, every event kept in a bounded replay buffer under an id
@@ -63,16 +63,16 @@ const HEARTBEAT: HeartbeatMessage = Object.freeze({ comment: 'heartbeat' });
  */
 export class ResumableStream {
   /** Random per stream history; a client whose id has another epoch is told so. */
-  readonly epoch = newEpoch();
+  readonly epoch: string;
   readonly createdAt = Date.now();
   private currentState: StreamState = 'pending';
   private endedAt: number | undefined;
   private sequence = 0;
   private sentBytes = 0;
   private readonly buffer: ReplayBuffer;
+  private readonly persistence: StreamPersistence;
   private readonly clients = new Set<StreamClient>();
-  private readonly heartbeatListeners = new Set<() => void>();
-  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly heartbeat: HeartbeatTicker;
   private timeoutTimer: NodeJS.Timeout | undefined;
   private readonly abortController = new AbortController();
   private readonly finishedPromise: Promise<StreamState>;
@@ -85,10 +85,33 @@ export class ResumableStream {
     /** The options in force for this stream, defaults filled in. */
     readonly options: ResolvedStreamOptions,
     private readonly hooks: StreamHooks,
+    restored?: RestoredStreamState,
   ) {
-    this.buffer = new ReplayBuffer({ maxEvents: options.bufferMaxEvents, maxBytes: options.bufferMaxBytes });
-    this.finishedPromise = new Promise((resolve) => (this.resolveFinished = resolve));
     const stream = this;
+    this.epoch = restored?.epoch ?? newEpoch();
+    this.sequence = restored?.lastSequence ?? 0;
+    this.finishedPromise = new Promise((resolve) => (this.resolveFinished = resolve));
+    this.persistence = new StreamPersistence(
+      {
+        id,
+        get lastSequence() {
+          return stream.sequence;
+        },
+        meta: () => this.meta(),
+        eventsBetween: (from, to) => this.buffer.slice(from, to),
+        dropThrough: (sequence) => this.buffer.dropThrough(sequence),
+      },
+      hooks.store,
+      { everyEvents: options.persistEveryEvents, everyMs: options.persistEveryMs, onFinish: options.persistOnFinish },
+      hooks.logger,
+      this.sequence,
+    );
+    this.buffer = new ReplayBuffer(
+      { maxEvents: options.bufferMaxEvents, maxBytes: options.bufferMaxBytes },
+      (sequence) => this.persistence.canEvict(sequence),
+      this.sequence,
+    );
+    this.heartbeat = new HeartbeatTicker(options.heartbeatMs);
     this.source = {
       get lastSequence() {
         return stream.sequence;
@@ -101,11 +124,14 @@ export class ResumableStream {
       },
       eventAt: (sequence) => this.buffer.get(sequence),
       endOffset: (sequence) => this.buffer.endOffset(sequence),
+      canReadHistory: (sequence) => this.persistence.hasStore && sequence < this.persistence.persistedThrough,
+      readHistory: (sequence, first) => this.readHistory(sequence, first),
       detach: (client, reason) => {
         this.clients.delete(client);
         this.hooks.onClientEnd(this, reason);
       },
     };
+    if (restored) this.restore(restored);
   }
 
   get state(): StreamState {
@@ -245,7 +271,8 @@ export class ResumableStream {
       }
     }
     const firstHeld = this.buffer.firstSequence;
-    if (cursor < firstHeld - 1) {
+    // With a store, whatever left memory was stored first: only without one can history be lost.
+    if (cursor < firstHeld - 1 && !this.source.canReadHistory(cursor)) {
       cursor = firstHeld - 1;
       reset ??= 'history_truncated';
     }
@@ -262,48 +289,7 @@ export class ResumableStream {
   observe(lastEventId?: string | null, options: ObserveOptions = {}): Observable<SseMessage> {
     this.resolveResume(lastEventId);
     this.assertClientCapacity();
-    return new Observable<SseMessage>((subscriber) => {
-      const flow = options.flowControl ?? currentFlowControl();
-      let budget = BURST_BYTES;
-      let cancelWait: (() => void) | undefined;
-      let writing = false;
-      let writableDuringWrite = false;
-      const sink: ClientSink = {
-        write: (event) => {
-          subscriber.next(event);
-          if (!flow) return true;
-          budget -= event.bytes + EVENT_OVERHEAD_BYTES;
-          if (budget > 0 && !flow.isBackedUp()) return true;
-          writing = true;
-          writableDuringWrite = false;
-          cancelWait = flow.onceWritable(() => {
-            cancelWait = undefined;
-            budget = BURST_BYTES;
-            // A flow control may answer at once, from inside this write: just keep going.
-            if (writing) writableDuringWrite = true;
-            else client.resume();
-          });
-          writing = false;
-          return writableDuringWrite;
-        },
-        // Even a cut client completes: an error would reach Nest, which numbers it with its own id.
-        end: (reason) => {
-          cancelWait?.();
-          if (reason === 'slow') flow?.abort();
-          subscriber.complete();
-        },
-      };
-      const client = this.attach(sink, lastEventId, (message) => subscriber.next(message));
-      if (client.isClosed || options.heartbeat === false || this.options.heartbeatMs === 0) {
-        return () => client.close('unsubscribed');
-      }
-      const beat = () => subscriber.next(HEARTBEAT);
-      this.addHeartbeat(beat);
-      return () => {
-        this.removeHeartbeat(beat);
-        client.close('unsubscribed');
-      };
-    });
+    return observeStream(this, lastEventId, options);
   }
 
   /**
@@ -343,9 +329,10 @@ export class ResumableStream {
       epoch: this.epoch,
       bytes,
     });
-    this.buffer.append(event);
+    const overLimits = this.buffer.append(event);
     this.sequence = sequence;
     this.sentBytes += bytes;
+    this.persistence.afterAppend(overLimits);
     return event;
   }
 
@@ -362,10 +349,10 @@ export class ResumableStream {
     clearTimeout(this.timeoutTimer);
     this.abortController.abort(new Error(`stream ${state}`));
     this.deliver();
-    this.heartbeatListeners.clear();
-    this.syncHeartbeatTimer();
+    this.heartbeat.stop();
     this.resolveFinished(state);
     this.hooks.onFinish(this);
+    void this.persistence.afterFinish();
     return true;
   }
 
@@ -388,25 +375,102 @@ export class ResumableStream {
     }
   }
 
-  private addHeartbeat(beat: () => void): void {
-    this.heartbeatListeners.add(beat);
-    this.syncHeartbeatTimer();
+  /** @internal used by the Observable adapter. */
+  get heartbeatEnabled(): boolean {
+    return this.options.heartbeatMs > 0;
   }
 
-  private removeHeartbeat(beat: () => void): void {
-    this.heartbeatListeners.delete(beat);
-    this.syncHeartbeatTimer();
+  /** @internal used by the Observable adapter. */
+  addHeartbeat(beat: () => void): void {
+    this.heartbeat.add(beat);
   }
 
-  /** One timer per stream, running only while someone listens for heartbeats. */
-  private syncHeartbeatTimer(): void {
-    if (this.heartbeatListeners.size > 0 && !this.heartbeatTimer) {
-      this.heartbeatTimer = setInterval(() => {
-        for (const beat of this.heartbeatListeners) beat();
-      }, this.options.heartbeatMs).unref();
-    } else if (this.heartbeatListeners.size === 0 && this.heartbeatTimer) {
-      clearInterval(this.heartbeatTimer);
-      this.heartbeatTimer = undefined;
+  /** @internal used by the Observable adapter. */
+  removeHeartbeat(beat: () => void): void {
+    this.heartbeat.remove(beat);
+  }
+
+  /** Every event up to this sequence is in the store. */
+  get persistedThrough(): number {
+    return this.persistence.persistedThrough;
+  }
+
+  /**
+   * Writes every event issued so far to the store (or with `writer`), keeping them in memory.
+   * Concurrent calls queue; none writes an event twice.
+   */
+  persist(writer?: PersistFunction): Promise<PersistResult> {
+    return this.persistence.persist(writer);
+  }
+
+  /**
+   * Writes every event issued so far in one transaction, then removes exactly those from memory.
+   * Events sent during the write stay buffered; a failed write keeps everything and rejects.
+   * Clients that need removed events read them from the store.
+   */
+  persistAndClear(writer?: PersistFunction): Promise<PersistResult> {
+    return this.persistence.persistAndClear(writer);
+  }
+
+  /** What the store keeps about this stream, as of the events written so far. */
+  meta(throughSequence = this.sequence): StoredStreamMeta {
+    const complete = this.isFinished && throughSequence >= this.sequence;
+    return {
+      streamId: this.id,
+      epoch: this.epoch,
+      status: complete ? this.currentState : 'running',
+      lastSequence: throughSequence,
+      finishedAt: complete && this.endedAt !== undefined ? new Date(this.endedAt) : null,
+    };
+  }
+
+  /** Stops background work (timers); the registry calls it when it drops the stream. */
+  dispose(): void {
+    this.persistence.stop();
+    this.heartbeat.stop();
+    clearTimeout(this.timeoutTimer);
+  }
+
+  private restore(restored: RestoredStreamState): void {
+    // A stored stream that never finished lost its producer with its process: it is served as
+    // far as it was stored, and ends there.
+    this.persistence.stop();
+    this.currentState = isFinishedState(restored.state) ? restored.state : 'failed';
+    this.endedAt = restored.finishedAt ?? Date.now();
+    this.abortController.abort(new Error('restored from the store'));
+    this.resolveFinished(this.currentState);
+  }
+
+  private async readHistory(afterSequence: number, first: boolean): Promise<HistoryPage> {
+    const throughSequence = this.persistence.persistedThrough;
+    try {
+      if (first && this.options.catchup) {
+        const request = { streamId: this.id, epoch: this.epoch, afterSequence, throughSequence };
+        const events = (await this.options.catchup(request)).map((event) => this.catchupEvent(event));
+        if (events.length > 0) return { events, aggregated: true };
+      }
+      const stored = await this.hooks.store!.readAfter(this.id, afterSequence, this.options.historyPageSize);
+      return { events: stored.map((event) => restoreEvent(event, this.epoch)), aggregated: false };
+    } catch (error) {
+      this.hooks.logger.error(
+        `Stream ${this.id}: reading events after ${afterSequence} from the store failed; the client is disconnected and resumes when it reconnects. ${String(error)}`,
+        error instanceof Error ? error.stack : undefined,
+      );
+      throw error;
     }
+  }
+
+  private catchupEvent(event: CatchupEvent): StreamEvent {
+    const type = event.type ?? this.options.eventTypes.message;
+    assertSseField('type', type);
+    const data = serializeData(event.data);
+    return Object.freeze({
+      id: formatEventId(this.epoch, event.sequence),
+      type,
+      data,
+      sequence: event.sequence,
+      epoch: this.epoch,
+      bytes: Buffer.byteLength(data),
+    });
   }
 }

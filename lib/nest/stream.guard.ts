@@ -1,5 +1,6 @@
 import { HttpException, HttpStatus, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { StreamNotFoundError } from '../core/errors.js';
 import { StreamRegistry } from '../core/stream-registry.js';
 import { readLastEventId } from './last-event-id.js';
 import { SseConnectionTracker } from './sse-connection-tracker.js';
@@ -17,7 +18,7 @@ export class StreamFullyDeliveredException extends HttpException {
 
 /**
  * Decides before any SSE header is written, where an HTTP status can still be answered:
- * unknown stream -> 404, malformed `Last-Event-ID` or one ahead of the stream -> 400, stream full
+ * unknown stream -> 404 (with a store, a stream that left memory is served from it), malformed `Last-Event-ID` or one ahead of the stream -> 400, stream full
  * -> 503, finished and fully seen -> 204. Put it on every `@Sse()` route that serves a stream;
  * Nest answers errors thrown later with a 200 event stream carrying `event: error`.
  *
@@ -31,7 +32,7 @@ export class StreamGuard implements CanActivate {
     private readonly connections: SseConnectionTracker,
   ) {}
 
-  canActivate(context: ExecutionContext): boolean {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const http = context.switchToHttp();
     const request = http.getRequest<{
       params?: Record<string, string>;
@@ -43,7 +44,10 @@ export class StreamGuard implements CanActivate {
         context.getHandler(),
         context.getClass(),
       ]) ?? DEFAULT_STREAM_ID_PARAM;
-    const stream = this.registry.require(request.params?.[param] ?? '');
+    const id = request.params?.[param] ?? '';
+    // From memory, or brought back from the store for a stream that has left memory.
+    const stream = await this.registry.locate(id);
+    if (!stream) throw new StreamNotFoundError(id);
     const lastEventId = readLastEventId(request);
     stream.resolveResume(lastEventId);
     if (stream.isFullySeenBy(lastEventId)) throw new StreamFullyDeliveredException();

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { StreamRegistry } from '../core/stream-registry.js';
 import type { StreamingModuleOptions } from './interfaces/streaming-module-options.interface.js';
 import { SseConnectionTracker } from './sse-connection-tracker.js';
@@ -7,16 +7,22 @@ import { STREAMING_MODULE_OPTIONS } from './streaming.module-definition.js';
 
 /**
  * Makes `app.close()` end promptly: before Nest closes the HTTP server (which waits for open
- * responses), running streams are cancelled, so every client gets its final event and its
- * response ends; responses still open after the grace period are cut.
+ * responses), running streams are cancelled and what they have not stored yet is written, so
+ * every client gets its final event and its response ends; responses still open after the grace
+ * period are cut. Also checks the store at start-up.
  */
 @Injectable()
-export class StreamingLifecycle implements BeforeApplicationShutdown {
+export class StreamingLifecycle implements OnModuleInit, BeforeApplicationShutdown {
   constructor(
     private readonly registry: StreamRegistry,
     private readonly connections: SseConnectionTracker,
     @Inject(STREAMING_MODULE_OPTIONS) private readonly options: StreamingModuleOptions,
   ) {}
+
+  /** Fails start-up, with a message that names the fix, when the configured store is unusable. */
+  async onModuleInit(): Promise<void> {
+    await this.options.store?.check?.();
+  }
 
   async beforeApplicationShutdown(): Promise<void> {
     const graceMs = this.options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;

@@ -1,0 +1,57 @@
+import { formatEventId } from './event-id.js';
+import type { StreamEvent, StreamState } from './stream-event.js';
+
+/** What a store keeps about a stream besides its events. */
+export interface StoredStreamMeta {
+  readonly streamId: string;
+  readonly epoch: string;
+  readonly status: StreamState;
+  /** Sequence of the last event written to the store. */
+  readonly lastSequence: number;
+  readonly finishedAt: Date | null;
+}
+
+/** An event as a store returns it; the stream's epoch comes from its metadata. */
+export interface StoredEvent {
+  readonly sequence: number;
+  readonly type: string;
+  readonly data: string;
+}
+
+/**
+ * Durable storage of stream events, the tier behind the in-memory buffer. The library ships a
+ * TypeORM implementation; any other database fits behind the same three methods.
+ */
+export interface EventStore {
+  /**
+   * Writes `events` (consecutive, following what is stored) and the stream's metadata in one
+   * transaction: all or nothing. Must reject, not duplicate, when an event is already stored, and
+   * reject with `StreamAlreadyExistsError` when the id is stored under another epoch.
+   */
+  append(meta: StoredStreamMeta, events: readonly StreamEvent[]): Promise<void>;
+  /** Up to `limit` events of the stream with a sequence above `afterSequence`, in order. */
+  readAfter(streamId: string, afterSequence: number, limit: number): Promise<StoredEvent[]>;
+  /** The stream's metadata, or undefined when the store does not know it. */
+  loadMeta(streamId: string): Promise<StoredStreamMeta | undefined>;
+  /** Optional: verifies at start-up that the store is usable, failing with a message that names the fix. */
+  check?(): Promise<void>;
+}
+
+/**
+ * Writes events somewhere of your choosing instead of the configured store, as
+ * meridian-stream-go's `PersistAndClear(fn)` did. Only after it resolves are the events removed
+ * from memory; a rejection keeps them.
+ */
+export type PersistFunction = (events: readonly StreamEvent[], meta: StoredStreamMeta) => Promise<void>;
+
+/** Rebuilds a full event from what a store returned. */
+export function restoreEvent(stored: StoredEvent, epoch: string): StreamEvent {
+  return Object.freeze({
+    id: formatEventId(epoch, stored.sequence),
+    type: stored.type,
+    data: stored.data,
+    sequence: stored.sequence,
+    epoch,
+    bytes: Buffer.byteLength(stored.data),
+  });
+}

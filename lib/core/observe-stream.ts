@@ -1,0 +1,82 @@
+import { Observable } from 'rxjs';
+import { currentFlowControl, type FlowControl } from './flow-control.js';
+import { HEARTBEAT } from './heartbeat.js';
+import type { StreamClient, ClientSink } from './stream-client.js';
+import type { SseMessage } from './stream-event.js';
+
+/** Options of one `observe()` call. */
+export interface ObserveOptions {
+  /** Merge heartbeat comments into the observable (default true, when the stream's heartbeatMs > 0). */
+  readonly heartbeat?: boolean;
+  /**
+   * Backpressure of the consumer. Default: the one set by `runWithFlowControl()` (the NestJS
+   * `StreamFlowInterceptor` sets it), else none: everything is emitted as soon as it exists.
+   */
+  readonly flowControl?: FlowControl;
+}
+
+/** What the Observable adapter needs from a stream. */
+export interface ObservableSource {
+  readonly heartbeatEnabled: boolean;
+  attach(sink: ClientSink, lastEventId?: string | null, preamble?: (message: SseMessage) => void): StreamClient;
+  addHeartbeat(listener: () => void): void;
+  removeHeartbeat(listener: () => void): void;
+}
+
+/** Bytes of events handed to a flow-controlled consumer before it is asked whether it can take more. */
+const BURST_BYTES = 64 * 1024;
+/** What an event costs against that budget beyond its data (field names, id, type). */
+const EVENT_OVERHEAD_BYTES = 64;
+
+/**
+ * A stream's clients as an RxJS Observable: one client per subscription, paced by the flow
+ * control when there is one, completing after the final event (or when the client is cut).
+ */
+export function observeStream(
+  source: ObservableSource,
+  lastEventId: string | null | undefined,
+  options: ObserveOptions,
+): Observable<SseMessage> {
+  return new Observable<SseMessage>((subscriber) => {
+    const flow = options.flowControl ?? currentFlowControl();
+    let budget = BURST_BYTES;
+    let cancelWait: (() => void) | undefined;
+    let writing = false;
+    let writableDuringWrite = false;
+    const sink: ClientSink = {
+      write: (event) => {
+        subscriber.next(event);
+        if (!flow) return true;
+        budget -= event.bytes + EVENT_OVERHEAD_BYTES;
+        if (budget > 0 && !flow.isBackedUp()) return true;
+        writing = true;
+        writableDuringWrite = false;
+        cancelWait = flow.onceWritable(() => {
+          cancelWait = undefined;
+          budget = BURST_BYTES;
+          // A flow control may answer at once, from inside this write: just keep going.
+          if (writing) writableDuringWrite = true;
+          else client.resume();
+        });
+        writing = false;
+        return writableDuringWrite;
+      },
+      // Even a cut client completes: an error would reach Nest, which numbers it with its own id.
+      end: (reason) => {
+        cancelWait?.();
+        if (reason === 'slow') flow?.abort();
+        subscriber.complete();
+      },
+    };
+    const client = source.attach(sink, lastEventId, (message) => subscriber.next(message));
+    if (client.isClosed || options.heartbeat === false || !source.heartbeatEnabled) {
+      return () => client.close('unsubscribed');
+    }
+    const beat = () => subscriber.next(HEARTBEAT);
+    source.addHeartbeat(beat);
+    return () => {
+      source.removeHeartbeat(beat);
+      client.close('unsubscribed');
+    };
+  });
+}

@@ -1,0 +1,139 @@
+import type { EventStore, PersistFunction, StoredStreamMeta } from './event-store.js';
+import type { StreamLogger } from './logger.js';
+import type { StreamEvent } from './stream-event.js';
+
+/** How a stream writes to its store on its own. */
+export interface AutoPersistOptions {
+  /** Write once this many events are unwritten (0: never on count). */
+  readonly everyEvents: number;
+  /** Write unwritten events this often, in ms (0: never on time). */
+  readonly everyMs: number;
+  /** Write when the stream finishes. */
+  readonly onFinish: boolean;
+}
+
+/** What persistence needs from its stream. */
+export interface PersistableStream {
+  readonly id: string;
+  readonly lastSequence: number;
+  meta(): StoredStreamMeta;
+  /** Buffered events in this range, oldest first (all must still be held). */
+  eventsBetween(fromSequence: number, toSequence: number): StreamEvent[];
+  /** Drops buffered events through this sequence. */
+  dropThrough(sequence: number): number;
+}
+
+/** What one persist call did. */
+export interface PersistResult {
+  /** Events written by this call. */
+  readonly persisted: number;
+  /** Events removed from memory by this call (persistAndClear only). */
+  readonly cleared: number;
+  /** Every event up to this sequence is in the store. */
+  readonly persistedThrough: number;
+}
+
+/**
+ * Writes a stream's events to its store, one write at a time: a watermark is fixed when a write
+ * starts, exactly the events up to it are written in one transaction, and only after the commit
+ * are they counted as stored (and, for persistAndClear, removed from memory). Events sent while a
+ * write runs wait for the next one; a failed write leaves everything in memory.
+ */
+export class StreamPersistence {
+  private stored = 0;
+  private chain: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private countTriggerPending = false;
+
+  constructor(
+    private readonly stream: PersistableStream,
+    private readonly store: EventStore | undefined,
+    private readonly auto: AutoPersistOptions,
+    private readonly logger: StreamLogger,
+    storedThrough = 0,
+  ) {
+    this.stored = storedThrough;
+    if (store && auto.everyMs > 0) {
+      this.timer = setInterval(() => this.background(), auto.everyMs).unref();
+    }
+  }
+
+  /** Every event up to this sequence is in the store. */
+  get persistedThrough(): number {
+    return this.stored;
+  }
+
+  get hasStore(): boolean {
+    return this.store !== undefined;
+  }
+
+  /** Whether an event may leave memory: with a store, only once it is stored. */
+  canEvict(sequence: number): boolean {
+    return !this.store || sequence <= this.stored;
+  }
+
+  /** Called after every append: starts a background write when enough events are unwritten. */
+  afterAppend(overBufferLimits: boolean): void {
+    if (!this.store || this.countTriggerPending) return;
+    const unwritten = this.stream.lastSequence - this.stored;
+    const due = this.auto.everyEvents > 0 && unwritten >= this.auto.everyEvents;
+    if (due || overBufferLimits) {
+      this.countTriggerPending = true;
+      this.background().finally(() => (this.countTriggerPending = false));
+    }
+  }
+
+  /** Called once the stream has finished: the final write, and no more timers. */
+  async afterFinish(): Promise<void> {
+    clearInterval(this.timer);
+    if (this.store && this.auto.onFinish) await this.background();
+  }
+
+  /** Writes every event up to now; keeps them in memory. */
+  persist(writer?: PersistFunction): Promise<PersistResult> {
+    return this.enqueue(false, writer);
+  }
+
+  /** Writes every event up to now, then removes exactly those from memory. */
+  persistAndClear(writer?: PersistFunction): Promise<PersistResult> {
+    return this.enqueue(true, writer);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private background(): Promise<void> {
+    return this.persist().then(
+      () => undefined,
+      (error: unknown) =>
+        this.logger.error(
+          `Stream ${this.stream.id}: writing events to the store failed; they stay in memory and the write is retried. ${String(error)}`,
+          error instanceof Error ? error.stack : undefined,
+        ),
+    );
+  }
+
+  private enqueue(clear: boolean, writer: PersistFunction | undefined): Promise<PersistResult> {
+    const run = () => this.write(clear, writer);
+    const result = this.chain.then(run, run);
+    this.chain = result.catch(() => undefined);
+    return result;
+  }
+
+  private async write(clear: boolean, writer: PersistFunction | undefined): Promise<PersistResult> {
+    const store = this.store;
+    const write: PersistFunction | undefined = writer ?? (store && ((events, meta) => store.append(meta, events)));
+    if (!write) {
+      throw new Error(`Stream ${this.stream.id} has no store: configure one, or pass a persist function.`);
+    }
+    const watermark = this.stream.lastSequence;
+    const events = watermark > this.stored ? this.stream.eventsBetween(this.stored + 1, watermark) : [];
+    if (events.length > 0) {
+      await write(events, { ...this.stream.meta(), lastSequence: watermark });
+      this.stored = Math.max(this.stored, watermark);
+    }
+    const cleared = clear ? this.stream.dropThrough(this.stored) : 0;
+    return { persisted: events.length, cleared, persistedThrough: this.stored };
+  }
+}

@@ -1,0 +1,105 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { StreamAlreadyExistsError } from '../core/errors.js';
+import type { EventStore, StoredEvent, StoredStreamMeta } from '../core/event-store.js';
+import type { StreamEvent, StreamState } from '../core/stream-event.js';
+import { StreamEventEntity, StreamMetaEntity, STREAMS_TABLE, type StreamEventRow } from './entities.js';
+
+/** Rows per INSERT: 6 parameters each, well under SQLite's and PostgreSQL's parameter limits. */
+const INSERT_CHUNK = 100;
+
+/** Thrown when a write does not continue the stored stream exactly: it would leave a gap or a duplicate. */
+export class StoreSequenceError extends Error {
+  constructor(streamId: string, storedThrough: number, firstSequence: number) {
+    super(
+      `Stream ${streamId}: the store holds events through ${storedThrough}, but the write starts at ${firstSequence}. Writes must continue the stored sequence exactly.`,
+    );
+    this.name = 'StoreSequenceError';
+  }
+}
+
+/**
+ * The event store on a TypeORM `DataSource` (PostgreSQL, SQLite through better-sqlite3, or any
+ * database TypeORM supports). The DataSource needs `meridianStreamEntities` among its entities
+ * and the tables from `meridianStreamMigrations`.
+ */
+export class TypeOrmEventStore implements EventStore {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async append(meta: StoredStreamMeta, events: readonly StreamEvent[]): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      const stored = await manager.findOne(StreamMetaEntity, { where: { streamId: meta.streamId } });
+      if (stored && stored.epoch !== meta.epoch) throw new StreamAlreadyExistsError(meta.streamId);
+      const storedThrough = stored?.lastSequence ?? 0;
+      if (events.length > 0 && events[0].sequence !== storedThrough + 1) {
+        throw new StoreSequenceError(meta.streamId, storedThrough, events[0].sequence);
+      }
+      await this.insertEvents(manager, meta, events);
+      const now = Date.now();
+      const lastSequence = events.at(-1)?.sequence ?? storedThrough;
+      const row = {
+        streamId: meta.streamId,
+        epoch: meta.epoch,
+        status: meta.status,
+        lastSequence,
+        updatedAt: now,
+        finishedAt: meta.finishedAt?.getTime() ?? null,
+      };
+      if (stored) await manager.update(StreamMetaEntity, { streamId: meta.streamId }, row);
+      else await manager.insert(StreamMetaEntity, { ...row, createdAt: now });
+    });
+  }
+
+  async readAfter(streamId: string, afterSequence: number, limit: number): Promise<StoredEvent[]> {
+    const rows = await this.dataSource
+      .getRepository(StreamEventEntity)
+      .createQueryBuilder('event')
+      .where('event.streamId = :streamId', { streamId })
+      .andWhere('event.sequence > :afterSequence', { afterSequence })
+      .orderBy('event.sequence', 'ASC')
+      .limit(limit)
+      .getMany();
+    return rows.map((row) => ({ sequence: row.sequence, type: row.type, data: row.data }));
+  }
+
+  async loadMeta(streamId: string): Promise<StoredStreamMeta | undefined> {
+    const row = await this.dataSource.manager.findOne(StreamMetaEntity, { where: { streamId } });
+    if (!row) return undefined;
+    return {
+      streamId: row.streamId,
+      epoch: row.epoch,
+      status: row.status as StreamState,
+      lastSequence: row.lastSequence,
+      finishedAt: row.finishedAt === null ? null : new Date(row.finishedAt),
+    };
+  }
+
+  /** Fails with a message that names the fix when the tables are missing. */
+  async check(): Promise<void> {
+    try {
+      await this.dataSource.manager.find(StreamMetaEntity, { take: 1 });
+    } catch (error) {
+      throw new Error(
+        `The event store cannot read table "${STREAMS_TABLE}" (${(error as Error).message}). Add meridianStreamEntities to your DataSource's entities and meridianStreamMigrations to its migrations (with migrationsRun: true), or create the tables yourself.`,
+      );
+    }
+  }
+
+  private async insertEvents(
+    manager: EntityManager,
+    meta: StoredStreamMeta,
+    events: readonly StreamEvent[],
+  ): Promise<void> {
+    const now = Date.now();
+    for (let start = 0; start < events.length; start += INSERT_CHUNK) {
+      const rows: StreamEventRow[] = events.slice(start, start + INSERT_CHUNK).map((event) => ({
+        streamId: meta.streamId,
+        sequence: event.sequence,
+        epoch: meta.epoch,
+        type: event.type,
+        data: event.data,
+        createdAt: now,
+      }));
+      await manager.insert(StreamEventEntity, rows);
+    }
+  }
+}
