@@ -75,8 +75,9 @@ export interface CatchupEvent extends EventInput {
 export type CatchupFunction = (request: CatchupRequest) => Promise<readonly CatchupEvent[]>;
 
 /** {@link StreamOptions} with every default filled in. */
-export interface ResolvedStreamOptions
-  extends Required<Omit<StreamOptions, 'retryMs' | 'eventTypes' | 'toEvent' | 'catchup'>> {
+export interface ResolvedStreamOptions extends Required<
+  Omit<StreamOptions, 'retryMs' | 'eventTypes' | 'toEvent' | 'catchup'>
+> {
   readonly retryMs?: number;
   readonly catchup?: CatchupFunction;
   readonly eventTypes: StreamEventTypes;

@@ -80,6 +80,7 @@ export class TypeOrmEventStore implements EventStore {
     } catch (error) {
       throw new Error(
         `The event store cannot read table "${STREAMS_TABLE}" (${(error as Error).message}). Add meridianStreamEntities to your DataSource's entities and meridianStreamMigrations to its migrations (with migrationsRun: true), or create the tables yourself.`,
+        { cause: error },
       );
     }
   }
