@@ -1,0 +1,253 @@
+import { afterEach, describe, expect, jest, test } from '@jest/globals';
+import {
+  InvalidStreamInputError,
+  RegistryClosedError,
+  StreamAlreadyExistsError,
+  StreamLimitError,
+  StreamNotFoundError,
+} from '../../lib/core/errors.js';
+import { DEFAULT_STREAM_OPTIONS } from '../../lib/core/options.js';
+import { DEFAULT_MAX_STREAMS, StreamRegistry } from '../../lib/core/stream-registry.js';
+import { record, recordingSink } from './helpers.js';
+
+function thrown(fn: () => unknown): Error & { statusCode?: number } {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('did not throw');
+}
+
+describe('StreamRegistry: ids and lookup', () => {
+  test('generated ids are 22 base64url characters (128 random bits), all different', () => {
+    const registry = new StreamRegistry({ heartbeatMs: 0 });
+    const ids = new Set(Array.from({ length: 500 }, () => registry.create().id));
+    expect(ids.size).toBe(500);
+    for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(DEFAULT_MAX_STREAMS).toBe(10_000);
+  });
+
+  test('a given id is used; a duplicate is StreamAlreadyExistsError (409)', () => {
+    const registry = new StreamRegistry({ heartbeatMs: 0 });
+    const stream = registry.create(undefined, { id: 'job_42-A' });
+    expect(stream.id).toBe('job_42-A');
+    const error = thrown(() => registry.create(undefined, { id: 'job_42-A' }));
+    expect(error).toBeInstanceOf(StreamAlreadyExistsError);
+    expect(error.statusCode).toBe(409);
+    expect(registry.get('job_42-A')).toBe(stream);
+    expect(registry.stats().streamsCreated).toBe(1);
+  });
+
+  test.each([[''], ['has space'], ['slash/'], ['dot.'], ['é'], ['a'.repeat(129)], ['new\nline']])(
+    'id %j is rejected with InvalidStreamInputError',
+    (id) => {
+      const registry = new StreamRegistry({ heartbeatMs: 0 });
+      expect(thrown(() => registry.create(undefined, { id }))).toBeInstanceOf(InvalidStreamInputError);
+      expect(registry.stats().streams).toBe(0);
+    },
+  );
+
+  test('get / has / require / cancel / remove', () => {
+    const registry = new StreamRegistry({ heartbeatMs: 0 });
+    const stream = registry.create(undefined, { id: 'a'.repeat(128) });
+    expect(registry.has(stream.id)).toBe(true);
+    expect(registry.require(stream.id)).toBe(stream);
+    expect(registry.get('nope')).toBeUndefined();
+    expect(registry.has('nope')).toBe(false);
+    for (const fn of [() => registry.require('nope'), () => registry.cancel('nope'), () => registry.observe('nope')]) {
+      const error = thrown(fn);
+      expect(error).toBeInstanceOf(StreamNotFoundError);
+      expect(error.statusCode).toBe(404);
+    }
+    const client = record(registry.observe(stream.id, undefined, { heartbeat: false }));
+    expect(registry.remove(stream.id)).toBe(true);
+    expect(stream.state).toBe('cancelled');
+    expect(stream.eventAt(1)!.data).toBe('{"status":"cancelled","reason":"removed"}');
+    expect(client.completed).toBe(true);
+    expect(registry.has(stream.id)).toBe(false);
+    expect(registry.remove(stream.id)).toBe(false);
+  });
+
+  test('per-stream options override registry defaults, which override the library defaults', () => {
+    const registry = new StreamRegistry({
+      heartbeatMs: 0,
+      bufferMaxEvents: 5,
+      retryMs: 100,
+      eventTypes: { done: 'end' },
+    });
+    const a = registry.create();
+    expect(a.options).toMatchObject({
+      bufferMaxEvents: 5,
+      retryMs: 100,
+      bufferMaxBytes: DEFAULT_STREAM_OPTIONS.bufferMaxBytes,
+    });
+    const b = registry.create(undefined, { bufferMaxEvents: 2, eventTypes: { error: 'oops' } });
+    expect(b.options.bufferMaxEvents).toBe(2);
+    expect(b.options.retryMs).toBe(100);
+    expect(b.options.eventTypes).toEqual({
+      message: 'message',
+      done: 'end',
+      error: 'oops',
+      cancelled: 'cancelled',
+      reset: 'reset',
+    });
+    expect(a.options.eventTypes.error).toBe('error');
+  });
+
+  test.each([
+    [{ bufferMaxEvents: -1 }],
+    [{ retentionMs: 1.5 }],
+    [{ heartbeatMs: Number.NaN }],
+    [{ retryMs: -5 }],
+    [{ maxStreams: 0 }],
+  ])('invalid option %j is rejected at construction', (options) => {
+    expect(thrown(() => new StreamRegistry(options))).toBeInstanceOf(InvalidStreamInputError);
+  });
+});
+
+describe('StreamRegistry: limits and stats', () => {
+  test('maxStreams counts running and retained streams; StreamLimitError (503)', () => {
+    const registry = new StreamRegistry({ heartbeatMs: 0, maxStreams: 2 });
+    const a = registry.create();
+    registry.create().complete();
+    const error = thrown(() => registry.create()) as StreamLimitError;
+    expect(error).toBeInstanceOf(StreamLimitError);
+    expect(error.statusCode).toBe(503);
+    expect(error.limit).toBe('maxStreams');
+    registry.remove(a.id);
+    expect(registry.create().state).toBe('running');
+  });
+
+  test('maxClientsPerStream applies to observe() and attach()', () => {
+    const registry = new StreamRegistry({ heartbeatMs: 0, maxClientsPerStream: 1 });
+    const stream = registry.create();
+    stream.attach(recordingSink());
+    expect(thrown(() => registry.observe(stream.id))).toBeInstanceOf(StreamLimitError);
+    expect((thrown(() => stream.attach(recordingSink())) as StreamLimitError).limit).toBe('maxClientsPerStream');
+    const roomy = registry.create(undefined, { maxClientsPerStream: 3 });
+    for (let i = 0; i < 3; i++) roomy.attach(recordingSink());
+    expect(registry.stats().clients).toBe(4);
+  });
+
+  test('stats() reports streams by state, clients and buffered events/bytes', () => {
+    const registry = new StreamRegistry({ heartbeatMs: 0 });
+    const running = registry.create();
+    running.send({ data: 'abc' });
+    const done = registry.create();
+    done.complete();
+    registry.create().fail(new Error('x'));
+    const client = record(registry.observe(running.id, undefined, { heartbeat: false }));
+    expect(registry.stats()).toEqual({
+      streams: 3,
+      byState: { pending: 0, running: 1, completed: 1, failed: 1, cancelled: 0 },
+      clients: 1,
+      bufferedEvents: 3,
+      bufferedBytes: 3 + 22 + '{"status":"failed","message":"The stream failed."}'.length,
+      streamsCreated: 3,
+      slowClientDisconnects: 0,
+    });
+    client.subscription.unsubscribe();
+    expect(registry.stats().clients).toBe(0);
+  });
+});
+
+describe('StreamRegistry: retention', () => {
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  test('a finished stream is kept retentionMs, then removed', () => {
+    jest.useFakeTimers();
+    const registry = new StreamRegistry({ heartbeatMs: 0, retentionMs: 1000 });
+    const stream = registry.create(undefined, { retentionMs: 5000 });
+    const other = registry.create();
+    jest.advanceTimersByTime(10_000);
+    expect(registry.has(stream.id)).toBe(true);
+    stream.complete();
+    other.cancel();
+    jest.advanceTimersByTime(999);
+    expect(registry.has(other.id)).toBe(true);
+    jest.advanceTimersByTime(1);
+    expect(registry.has(other.id)).toBe(false);
+    jest.advanceTimersByTime(3999);
+    expect(record(registry.observe(stream.id, undefined, { heartbeat: false })).sequences).toEqual([1]);
+    jest.advanceTimersByTime(1);
+    expect(registry.has(stream.id)).toBe(false);
+    expect(thrown(() => registry.require(stream.id))).toBeInstanceOf(StreamNotFoundError);
+    expect(registry.stats().streams).toBe(0);
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  test('remove() of a finished stream clears its retention timer; a new stream may reuse the id', () => {
+    jest.useFakeTimers();
+    const registry = new StreamRegistry({ heartbeatMs: 0, retentionMs: 1000 });
+    registry.create(undefined, { id: 'same' }).complete();
+    expect(jest.getTimerCount()).toBe(1);
+    registry.remove('same');
+    expect(jest.getTimerCount()).toBe(0);
+    const again = registry.create(undefined, { id: 'same' });
+    jest.advanceTimersByTime(5000);
+    expect(registry.get('same')).toBe(again);
+  });
+
+  test('the retention timer does not keep the process alive', () => {
+    const spy = jest.spyOn(globalThis, 'setTimeout');
+    try {
+      const registry = new StreamRegistry({ heartbeatMs: 0, retentionMs: 60_000 });
+      const stream = registry.create();
+      const before = spy.mock.results.length;
+      stream.complete();
+      expect(spy.mock.results.length).toBe(before + 1);
+      expect((spy.mock.results.at(-1)!.value as NodeJS.Timeout).hasRef()).toBe(false);
+      registry.remove(stream.id);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});
+
+describe('StreamRegistry: shutdown', () => {
+  test('cancels running streams with reason shutdown, waits for clients, then cuts the rest', async () => {
+    const registry = new StreamRegistry({ heartbeatMs: 0 });
+    const running = registry.create();
+    const finished = registry.create();
+    finished.complete();
+    const live = record(registry.observe(running.id, undefined, { heartbeat: false }));
+    const paused = recordingSink(() => false);
+    running.attach(paused);
+    running.send({ data: 'x' });
+    const started = Date.now();
+    await registry.shutdown(60);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(50);
+    expect(running.state).toBe('cancelled');
+    expect(running.eventAt(2)!.data).toBe('{"status":"cancelled","reason":"shutdown"}');
+    expect(finished.state).toBe('completed');
+    expect(live.sequences).toEqual([1, 2]);
+    expect(live.completed).toBe(true);
+    expect(paused.events.map((e) => e.sequence)).toEqual([1]);
+    expect(paused.ends).toEqual(['shutdown']);
+    expect(registry.stats().clients).toBe(0);
+    const error = thrown(() => registry.create());
+    expect(error).toBeInstanceOf(RegistryClosedError);
+    expect(error.statusCode).toBe(503);
+    await registry.shutdown(1000);
+  });
+
+  test('returns as soon as every client has left', async () => {
+    const registry = new StreamRegistry({ heartbeatMs: 0 });
+    const stream = registry.create();
+    record(stream.observe(undefined, { heartbeat: false }));
+    const started = Date.now();
+    await registry.shutdown(5000);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(stream.state).toBe('cancelled');
+  });
+
+  test('a closed registry accepts no new clients either', async () => {
+    const registry = new StreamRegistry({ heartbeatMs: 0 });
+    const stream = registry.create();
+    await registry.shutdown(0);
+    expect(thrown(() => registry.observe(stream.id))).toBeInstanceOf(RegistryClosedError);
+  });
+});

@@ -1,0 +1,144 @@
+import { describe, expect, test } from '@jest/globals';
+import { ReplayBuffer } from '../../lib/core/replay-buffer.js';
+import type { StreamEvent } from '../../lib/core/stream-event.js';
+import { StreamRegistry } from '../../lib/core/stream-registry.js';
+import { range, record } from './helpers.js';
+
+function event(sequence: number, bytes = 1): StreamEvent {
+  return { id: `e-${sequence}`, type: 'message', data: 'x'.repeat(bytes), sequence, epoch: 'e', bytes };
+}
+
+function filled(limits: { maxEvents: number; maxBytes: number }, count: number, bytes = 1): ReplayBuffer {
+  const buffer = new ReplayBuffer(limits);
+  for (let sequence = 1; sequence <= count; sequence++) buffer.append(event(sequence, bytes));
+  return buffer;
+}
+
+describe('ReplayBuffer', () => {
+  test('an empty buffer: size 0, next sequence 1, nothing to get', () => {
+    const buffer = new ReplayBuffer({ maxEvents: 5, maxBytes: 100 });
+    expect([buffer.size, buffer.bytes, buffer.firstSequence, buffer.lastSequence]).toEqual([0, 0, 1, 0]);
+    expect(buffer.get(0)).toBeUndefined();
+    expect(buffer.get(1)).toBeUndefined();
+  });
+
+  test('keeps at most maxEvents, dropping the oldest', () => {
+    const buffer = filled({ maxEvents: 3, maxBytes: 1000 }, 10, 2);
+    expect([buffer.size, buffer.bytes, buffer.firstSequence, buffer.lastSequence]).toEqual([3, 6, 8, 10]);
+    expect(range(1, 11).map((s) => buffer.get(s)?.sequence)).toEqual([
+      ...Array(7).fill(undefined),
+      8,
+      9,
+      10,
+      undefined,
+    ]);
+  });
+
+  test('keeps at most maxBytes, dropping the oldest, but always the newest event', () => {
+    const buffer = filled({ maxEvents: 100, maxBytes: 10 }, 6, 3);
+    expect([buffer.size, buffer.bytes, buffer.firstSequence]).toEqual([3, 9, 4]);
+    buffer.append(event(7, 50));
+    expect([buffer.size, buffer.bytes, buffer.firstSequence, buffer.lastSequence]).toEqual([1, 50, 7, 7]);
+    expect(buffer.get(7)!.bytes).toBe(50);
+    buffer.append(event(8, 1));
+    expect([buffer.size, buffer.bytes, buffer.firstSequence]).toEqual([1, 1, 8]);
+  });
+
+  test('exactly at the limits nothing is dropped', () => {
+    const buffer = filled({ maxEvents: 4, maxBytes: 8 }, 4, 2);
+    expect([buffer.size, buffer.bytes, buffer.firstSequence]).toEqual([4, 8, 1]);
+  });
+
+  test('rejects an event whose sequence does not follow the last one', () => {
+    const buffer = filled({ maxEvents: 5, maxBytes: 100 }, 2);
+    expect(() => buffer.append(event(2))).toThrow('ReplayBuffer: sequence 2 does not follow 2');
+    expect(() => buffer.append(event(4))).toThrow('ReplayBuffer: sequence 4 does not follow 2');
+    expect(buffer.size).toBe(2);
+  });
+
+  test('lookup by sequence is exact across compaction of the dropped prefix', () => {
+    const buffer = filled({ maxEvents: 1500, maxBytes: 1 << 30 }, 10_000);
+    expect([buffer.size, buffer.firstSequence, buffer.lastSequence]).toEqual([1500, 8501, 10_000]);
+    for (const sequence of [8501, 8502, 9000, 9999, 10_000]) expect(buffer.get(sequence)!.sequence).toBe(sequence);
+    for (const sequence of [0, -1, 1, 8500, 10_001, 8501.5, Number.NaN]) expect(buffer.get(sequence)).toBeUndefined();
+    expect([8499, 8500, 8501, 9999, 10_000, 10_001].map((s) => buffer.endOffset(s))).toEqual([
+      undefined,
+      8500,
+      8501,
+      9999,
+      10_000,
+      undefined,
+    ]);
+  });
+
+  test('lookup takes constant time: a full buffer answers a million lookups quickly', () => {
+    const buffer = filled({ maxEvents: 200_000, maxBytes: 1 << 30 }, 200_000);
+    const started = performance.now();
+    let sum = 0;
+    for (let i = 0; i < 1_000_000; i++) sum += buffer.get(1 + ((i * 7919) % 200_000))!.sequence;
+    expect(sum).toBeGreaterThan(0);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  test('endOffset: bytes ever appended through a sequence, known for held events and the last dropped one', () => {
+    const buffer = new ReplayBuffer({ maxEvents: 2, maxBytes: 1000 });
+    expect(buffer.endOffset(0)).toBe(0);
+    buffer.append(event(1, 5));
+    buffer.append(event(2, 7));
+    buffer.append(event(3, 11));
+    expect([0, 1, 2, 3, 4].map((s) => buffer.endOffset(s))).toEqual([undefined, 5, 12, 23, undefined]);
+  });
+
+  test('dropThrough drops a prefix and the buffer continues after it', () => {
+    const buffer = filled({ maxEvents: 10, maxBytes: 100 }, 5, 2);
+    expect(buffer.dropThrough(3)).toBe(3);
+    expect([buffer.size, buffer.bytes, buffer.firstSequence, buffer.lastSequence]).toEqual([2, 4, 4, 5]);
+    expect(buffer.dropThrough(99)).toBe(2);
+    expect([buffer.size, buffer.bytes, buffer.firstSequence, buffer.lastSequence]).toEqual([0, 0, 6, 5]);
+    buffer.append(event(6));
+    expect(buffer.get(6)!.sequence).toBe(6);
+  });
+});
+
+describe('replay buffer inside a stream', () => {
+  const registry = new StreamRegistry({ heartbeatMs: 0 });
+
+  test('bufferMaxEvents bounds what a late joiner replays, and it is told with a reset', () => {
+    const stream = registry.create(undefined, { bufferMaxEvents: 3 });
+    for (let i = 1; i <= 7; i++) stream.send({ data: `e${i}` });
+    expect(stream.buffered).toEqual({ events: 3, bytes: 6, firstSequence: 5 });
+    const late = record(stream.observe(undefined, { heartbeat: false }));
+    expect(late.messages[0]).toEqual({
+      id: `${stream.epoch}-4`,
+      type: 'reset',
+      data: JSON.stringify({ reason: 'history_truncated', lastEventId: null, resumesAfter: `${stream.epoch}-4` }),
+    });
+    expect(late.sequences).toEqual([5, 6, 7]);
+  });
+
+  test('bufferMaxBytes counts UTF-8 bytes of data', () => {
+    const stream = registry.create(undefined, { bufferMaxBytes: 10 });
+    const first = stream.send({ data: 'éé' })!;
+    expect(first.bytes).toBe(4);
+    stream.send({ data: '😀' });
+    expect(stream.buffered).toEqual({ events: 2, bytes: 8, firstSequence: 1 });
+    stream.send({ data: 'abc' });
+    expect(stream.buffered).toEqual({ events: 2, bytes: 7, firstSequence: 2 });
+    expect(registry.stats().bufferedBytes).toBeGreaterThanOrEqual(7);
+  });
+
+  test('a resume inside the buffer is seamless, one just before it too', () => {
+    const stream = registry.create(undefined, { bufferMaxEvents: 3 });
+    for (let i = 1; i <= 6; i++) stream.send({ data: i });
+    const edge = record(stream.observe(`${stream.epoch}-3`, { heartbeat: false }));
+    expect(edge.messages[0]).toEqual({ id: `${stream.epoch}-3` });
+    expect(edge.sequences).toEqual([4, 5, 6]);
+    const truncated = record(stream.observe(`${stream.epoch}-2`, { heartbeat: false }));
+    expect(JSON.parse((truncated.messages[0] as { data: string }).data)).toEqual({
+      reason: 'history_truncated',
+      lastEventId: `${stream.epoch}-2`,
+      resumesAfter: `${stream.epoch}-3`,
+    });
+    expect(truncated.sequences).toEqual([4, 5, 6]);
+  });
+});
