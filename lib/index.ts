@@ -2,14 +2,25 @@ export * from './core/errors.js';
 export { formatEventId, parseEventId, MAX_EVENT_ID_LENGTH, type EventPosition } from './core/event-id.js';
 export type { StreamLogger } from './core/logger.js';
 export {
+  restoreEvent,
+  type EventStore,
+  type PersistFunction,
+  type StoredEvent,
+  type StoredStreamMeta,
+} from './core/event-store.js';
+export type { PersistResult } from './core/stream-persistence.js';
+export {
   DEFAULT_EVENT_TYPES,
   DEFAULT_STREAM_OPTIONS,
+  type CatchupEvent,
+  type CatchupFunction,
+  type CatchupRequest,
+  type ResolvedStreamOptions,
   type StreamEventTypes,
   type StreamOptions,
-  type ResolvedStreamOptions,
 } from './core/options.js';
 export type { ProducerContext, StreamProducer, WorkFunction } from './core/producer.js';
-export type { ClientEndReason, ClientSink } from './core/stream-client.js';
+export type { ClientEndReason, ClientSink, HistoryPage } from './core/stream-client.js';
 export { StreamClient } from './core/stream-client.js';
 export {
   isStreamEvent,

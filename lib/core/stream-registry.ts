@@ -65,7 +65,8 @@ export class StreamRegistry {
   private readonly maxStreams: number;
   private readonly logger: StreamLogger;
   private readonly hooks: StreamHooks;
-  private readonly store: EventStore | undefined;
+  /** The durable tier configured for this registry, if any. */
+  readonly store: EventStore | undefined;
   private readonly restoring = new Map<string, Promise<ResumableStream | undefined>>();
   private closed = false;
   private streamsCreated = 0;

@@ -1,5 +1,9 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import { StreamingModule, type StreamingModuleOptions } from 'nestjs-meridian-stream';
+import { TypeOrmEventStore } from 'nestjs-meridian-stream/typeorm';
+import { DataSource } from 'typeorm';
+import { typeOrmOptions } from './database.js';
 import { HealthController } from './health.controller.js';
 import { StreamsController } from './streams/streams.controller.js';
 
@@ -9,13 +13,31 @@ export const SAMPLE_STREAMING_OPTIONS: StreamingModuleOptions = {
   retryMs: 1_000,
 };
 
+/** How the sample app is put together; tests change parts of it. */
+export interface SampleAppConfig {
+  /** `postgres://...`, `sqlite:<file>`, or undefined for the embedded SQLite file. */
+  readonly databaseUrl?: string;
+  /** Overrides of the sample's StreamingModule options. */
+  readonly streaming?: StreamingModuleOptions;
+}
+
 @Module({})
 export class AppModule {
-  /** `overrides` replace the sample defaults (tests shorten heartbeats and retention this way). */
-  static forRoot(overrides: StreamingModuleOptions = {}): DynamicModule {
+  static forRoot(config: SampleAppConfig = {}): DynamicModule {
     return {
       module: AppModule,
-      imports: [StreamingModule.forRoot({ ...SAMPLE_STREAMING_OPTIONS, ...overrides })],
+      imports: [
+        TypeOrmModule.forRoot(typeOrmOptions(config.databaseUrl)),
+        // The application's own TypeORM connection, found by its DataSource token.
+        StreamingModule.forRootAsync({
+          inject: [DataSource],
+          useFactory: (dataSource: DataSource) => ({
+            ...SAMPLE_STREAMING_OPTIONS,
+            store: new TypeOrmEventStore(dataSource),
+            ...config.streaming,
+          }),
+        }),
+      ],
       controllers: [StreamsController, HealthController],
     };
   }

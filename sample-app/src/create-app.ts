@@ -11,12 +11,14 @@ export interface SampleAppOptions {
   readonly logger?: false | LogLevel[];
   /** Overrides of the sample's StreamingModule options. */
   readonly streaming?: StreamingModuleOptions;
+  /** `postgres://...`, `sqlite:<file>`; default: the embedded SQLite file. */
+  readonly databaseUrl?: string;
 }
 
 /** Builds the sample application on Express (default) or Fastify, not yet listening. */
 export async function createSampleApp(options: SampleAppOptions = {}): Promise<INestApplication> {
   const logger = options.logger ?? ['log', 'warn', 'error'];
-  const module = AppModule.forRoot(options.streaming);
+  const module = AppModule.forRoot({ databaseUrl: options.databaseUrl, streaming: options.streaming });
   if (options.adapter === 'fastify') {
     // Loaded only when asked for, so an Express user never needs Fastify installed.
     const { FastifyAdapter } = await import('@nestjs/platform-fastify');

@@ -24,7 +24,11 @@ async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 3000);
   const host = process.env.HOST ?? '127.0.0.1';
   const adapter = (process.env.HTTP_ADAPTER ?? 'express') as HttpAdapterName;
-  const app = await createSampleApp({ adapter, streaming: streamingOptionsFromEnv() });
+  const app = await createSampleApp({
+    adapter,
+    streaming: streamingOptionsFromEnv(),
+    databaseUrl: process.env.DATABASE_URL || undefined,
+  });
   app.enableShutdownHooks();
   await app.listen(port, host);
   console.log(

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import type { StreamingModuleOptions } from 'nestjs-meridian-stream';
 import { createSampleApp, type HttpAdapterName } from '../../sample-app/src/create-app.js';
@@ -9,15 +12,39 @@ export interface RunningApp {
   close(): Promise<void>;
 }
 
+/** A database URL of a SQLite file of its own, and a function that deletes it. */
+export function temporarySqliteUrl(): { url: string; remove: () => void } {
+  const folder = mkdtempSync(path.join(tmpdir(), 'meridian-app-'));
+  return {
+    url: `sqlite:${path.join(folder, 'events.sqlite')}`,
+    remove: () => rmSync(folder, { recursive: true, force: true }),
+  };
+}
+
+/** The sample app in this process, on a SQLite file of its own unless `databaseUrl` is given. */
 export async function startSampleApp(
   adapter: HttpAdapterName,
   streaming: StreamingModuleOptions = {},
+  databaseUrl?: string,
 ): Promise<RunningApp> {
-  const app = await createSampleApp({ adapter, logger: false, streaming: { retryMs: 100, ...streaming } });
+  const sqlite = databaseUrl ? undefined : temporarySqliteUrl();
+  const app = await createSampleApp({
+    adapter,
+    logger: false,
+    streaming: { retryMs: 100, ...streaming },
+    databaseUrl: databaseUrl ?? sqlite!.url,
+  });
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };
   const baseUrl = `http://127.0.0.1:${address.port}`;
-  return { app, baseUrl, close: () => app.close() };
+  return {
+    app,
+    baseUrl,
+    close: async () => {
+      await app.close();
+      sqlite?.remove();
+    },
+  };
 }
 
 /** POST /streams and return the new stream's id and URL. */

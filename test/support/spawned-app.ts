@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -20,6 +21,11 @@ export async function freePort(): Promise<number> {
   throw new Error('no free port found between 20000 and 32000');
 }
 
+function defaultDatabase(): string {
+  const folder = mkdtempSync(path.join(tmpdir(), 'meridian-spawned-'));
+  return `sqlite:${path.join(folder, 'events.sqlite')}`;
+}
+
 /** The built sample app (`npm start`'s artifact) running as its own process. */
 export interface SpawnedApp {
   readonly baseUrl: string;
@@ -35,7 +41,8 @@ export async function spawnSampleApp(env: Record<string, string> = {}, nodeArgs:
   const port = await freePort();
   const child = spawn(process.execPath, [...nodeArgs, MAIN], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', ...env },
+    // A SQLite file of its own unless the test names a database: never the developer's.
+    env: { ...process.env, DATABASE_URL: defaultDatabase(), PORT: String(port), HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -12,9 +12,11 @@ export interface CreateStreamRequest {
   readonly failAfter?: number;
   /** Wait this long before the first event. */
   readonly startDelayMs: number;
+  /** `blocks`: a client catching up from the database gets joined `text_block` events. */
+  readonly catchup?: 'events' | 'blocks';
 }
 
-const FIELDS: Record<keyof CreateStreamRequest, { min: number; max: number; default?: number }> = {
+const FIELDS: Record<Exclude<keyof CreateStreamRequest, 'catchup'>, { min: number; max: number; default?: number }> = {
   events: { min: 0, max: 10_000_000, default: 20 },
   intervalMs: { min: 0, max: 60_000, default: 50 },
   size: { min: 1, max: 1_000_000, default: 8 },
@@ -28,10 +30,15 @@ export function parseCreateStreamRequest(body: unknown): CreateStreamRequest {
   if (typeof body !== 'object' || Array.isArray(body)) {
     throw new BadRequestException('The body must be a JSON object, e.g. {"events": 20, "intervalMs": 50}.');
   }
-  const input = body as Record<string, unknown>;
+  const { catchup, ...input } = body as Record<string, unknown>;
+  if (catchup !== undefined && catchup !== 'events' && catchup !== 'blocks') {
+    throw new BadRequestException('catchup must be "events" or "blocks".');
+  }
   const unknown = Object.keys(input).filter((key) => !(key in FIELDS));
   if (unknown.length > 0) {
-    throw new BadRequestException(`Unknown field(s): ${unknown.join(', ')}. Known: ${Object.keys(FIELDS).join(', ')}.`);
+    throw new BadRequestException(
+      `Unknown field(s): ${unknown.join(', ')}. Known: ${[...Object.keys(FIELDS), 'catchup'].join(', ')}.`,
+    );
   }
   const result: Record<string, number | undefined> = {};
   for (const [name, rule] of Object.entries(FIELDS)) {
@@ -42,5 +49,5 @@ export function parseCreateStreamRequest(body: unknown): CreateStreamRequest {
     }
     result[name] = value;
   }
-  return result as unknown as CreateStreamRequest;
+  return { ...result, ...(catchup === undefined ? {} : { catchup }) } as unknown as CreateStreamRequest;
 }

@@ -1,8 +1,9 @@
-import { Body, Controller, Delete, Param, Post } from '@nestjs/common';
+import { Body, Controller, Delete, HttpCode, Param, Post } from '@nestjs/common';
 import type { Observable } from 'rxjs';
 import { LastEventId, ResumableSse, StreamRegistry, type SseMessage } from 'nestjs-meridian-stream';
 import { parseCreateStreamRequest } from './create-stream-request.js';
 import { demoProducer } from './demo-producer.js';
+import { textBlocksCatchup } from './text-blocks.catchup.js';
 
 @Controller('streams')
 export class StreamsController {
@@ -11,8 +12,19 @@ export class StreamsController {
   /** Starts a demo stream: 201 `{ stream_id, stream_url }`. */
   @Post()
   create(@Body() body: unknown): { stream_id: string; stream_url: string } {
-    const stream = this.registry.create(demoProducer(parseCreateStreamRequest(body)));
+    const request = parseCreateStreamRequest(body);
+    const store = this.registry.store;
+    const catchup = request.catchup === 'blocks' && store ? textBlocksCatchup(store) : undefined;
+    const stream = this.registry.create(demoProducer(request), { catchup });
     return { stream_id: stream.id, stream_url: `/streams/${stream.id}` };
+  }
+
+  /** Persist-and-clear now: 200 `{ persisted, cleared }` (events written, events removed from memory). */
+  @Post(':id/persist')
+  @HttpCode(200)
+  async persist(@Param('id') id: string): Promise<{ persisted: number; cleared: number }> {
+    const { persisted, cleared } = await this.registry.require(id).persistAndClear();
+    return { persisted, cleared };
   }
 
   /**
