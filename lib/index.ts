@@ -32,7 +32,8 @@ export {
   type StreamEvent,
   type StreamState,
 } from './core/stream-event.js';
-export { ResumableStream, type ResetReason, type RestoredStreamState } from './core/stream.js';
+export { ResumableStream, type RestoredStreamState } from './core/stream.js';
+export type { ResetReason, ResumePoint } from './core/resume.js';
 export type { ObserveOptions } from './core/observe-stream.js';
 export {
   StreamRegistry,

@@ -1,44 +1,25 @@
 import type { Observable } from 'rxjs';
-import {
-  EventTooLargeError,
-  InvalidEventIdError,
-  InvalidStreamInputError,
-  PublicStreamError,
-  StreamLimitError,
-} from './errors.js';
-import { restoreEvent, type EventStore, type PersistFunction, type StoredStreamMeta } from './event-store.js';
+import { EventTooLargeError, InvalidStreamInputError, PublicStreamError, StreamLimitError } from './errors.js';
+import type { EventStore, PersistFunction, StoredStreamMeta } from './event-store.js';
 import { formatEventId, newEpoch, parseEventId } from './event-id.js';
 import { HeartbeatTicker } from './heartbeat.js';
 import type { StreamLogger } from './logger.js';
 import { observeStream, type ObserveOptions } from './observe-stream.js';
-import type { CatchupEvent, ResolvedStreamOptions } from './options.js';
+import type { ResolvedStreamOptions } from './options.js';
+import { preambleFor, resolveResume, type ResumeContext, type ResumePoint } from './resume.js';
 import { runProducer, type StreamProducer } from './producer.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import { assertSseField, serializeData } from './sse-format.js';
-import {
-  StreamClient,
-  type ClientEndReason,
-  type ClientSink,
-  type ClientSource,
-  type HistoryPage,
-} from './stream-client.js';
+import { StreamClient, type ClientEndReason, type ClientSink, type ClientSource } from './stream-client.js';
 import {
   isFinishedState,
   type EventInput,
-  type PositionMessage,
-  type ResetMessage,
   type SseMessage,
   type StreamEvent,
   type StreamState,
 } from './stream-event.js';
+import { StreamHistory } from './stream-history.js';
 import { StreamPersistence, type PersistResult } from './stream-persistence.js';
-
-/** Why a client was sent a `reset` event instead of a seamless continuation. */
-export type ResetReason =
-  /** Its Last-Event-ID belongs to another history of this stream (another epoch). */
-  | 'unknown_epoch'
-  /** The events after its Last-Event-ID are no longer held. */
-  | 'history_truncated';
 
 /** Called by the stream; the registry uses them for bookkeeping. */
 export interface StreamHooks {
@@ -112,6 +93,7 @@ export class ResumableStream {
       this.sequence,
     );
     this.heartbeat = new HeartbeatTicker(options.heartbeatMs);
+    const history = hooks.store && new StreamHistory(id, this.epoch, options, hooks.store, hooks.logger);
     this.source = {
       get lastSequence() {
         return stream.sequence;
@@ -125,7 +107,7 @@ export class ResumableStream {
       eventAt: (sequence) => this.buffer.get(sequence),
       endOffset: (sequence) => this.buffer.endOffset(sequence),
       canReadHistory: (sequence) => this.persistence.hasStore && sequence < this.persistence.persistedThrough,
-      readHistory: (sequence, first) => this.readHistory(sequence, first),
+      readHistory: (sequence, first) => history!.read(sequence, this.persistence.persistedThrough, first),
       detach: (client, reason) => {
         this.clients.delete(client);
         this.hooks.onClientEnd(this, reason);
@@ -254,29 +236,11 @@ export class ResumableStream {
   }
 
   /**
-   * Where a client that sent `lastEventId` continues. Throws {@link InvalidEventIdError} for an id
+   * Where a client that sent `lastEventId` continues. Throws `InvalidEventIdError` (400) for an id
    * that is malformed or ahead of the stream.
    */
-  resolveResume(lastEventId?: string | null): { cursor: number; reset?: ResetReason } {
-    let cursor = 0;
-    let reset: ResetReason | undefined;
-    if (lastEventId) {
-      const position = parseEventId(lastEventId);
-      if (position.epoch !== this.epoch) {
-        reset = 'unknown_epoch';
-      } else if (position.sequence > this.sequence) {
-        throw new InvalidEventIdError(lastEventId, `this stream has issued events only up to ${this.lastEventId}.`);
-      } else {
-        cursor = position.sequence;
-      }
-    }
-    const firstHeld = this.buffer.firstSequence;
-    // With a store, whatever left memory was stored first: only without one can history be lost.
-    if (cursor < firstHeld - 1 && !this.source.canReadHistory(cursor)) {
-      cursor = firstHeld - 1;
-      reset ??= 'history_truncated';
-    }
-    return { cursor, reset };
+  resolveResume(lastEventId?: string | null): ResumePoint {
+    return resolveResume(this.resumeContext(), lastEventId);
   }
 
   /**
@@ -300,9 +264,10 @@ export class ResumableStream {
    */
   attach(sink: ClientSink, lastEventId?: string | null, preamble?: (message: SseMessage) => void): StreamClient {
     this.assertClientCapacity();
-    const { cursor, reset } = this.resolveResume(lastEventId);
-    const client = new StreamClient(this.source, cursor, sink, this.options.maxClientBacklogBytes);
-    preamble?.(reset ? this.resetMessage(reset, cursor, lastEventId) : this.positionMessage(cursor));
+    const context = this.resumeContext();
+    const point = resolveResume(context, lastEventId);
+    const client = new StreamClient(this.source, point.cursor, sink, this.options.maxClientBacklogBytes);
+    preamble?.(preambleFor(context, point, lastEventId));
     this.clients.add(client);
     client.pump();
     return client;
@@ -356,16 +321,15 @@ export class ResumableStream {
     return true;
   }
 
-  private positionMessage(cursor: number): PositionMessage {
-    const id = formatEventId(this.epoch, cursor);
-    return this.options.retryMs === undefined ? { id } : { id, retry: this.options.retryMs };
-  }
-
-  private resetMessage(reason: ResetReason, cursor: number, lastEventId: string | null | undefined): ResetMessage {
-    const id = formatEventId(this.epoch, cursor);
-    const data = JSON.stringify({ reason, lastEventId: lastEventId ?? null, resumesAfter: id });
-    const message = { id, type: this.options.eventTypes.reset, data };
-    return this.options.retryMs === undefined ? message : { ...message, retry: this.options.retryMs };
+  private resumeContext(): ResumeContext {
+    return {
+      epoch: this.epoch,
+      lastSequence: this.sequence,
+      firstHeldSequence: this.buffer.firstSequence,
+      canReadHistory: (sequence) => this.source.canReadHistory(sequence),
+      retryMs: this.options.retryMs,
+      resetType: this.options.eventTypes.reset,
+    };
   }
 
   /** @throws StreamLimitError (503) when the stream already has `maxClientsPerStream` clients. */
@@ -439,38 +403,5 @@ export class ResumableStream {
     this.endedAt = restored.finishedAt ?? Date.now();
     this.abortController.abort(new Error('restored from the store'));
     this.resolveFinished(this.currentState);
-  }
-
-  private async readHistory(afterSequence: number, first: boolean): Promise<HistoryPage> {
-    const throughSequence = this.persistence.persistedThrough;
-    try {
-      if (first && this.options.catchup) {
-        const request = { streamId: this.id, epoch: this.epoch, afterSequence, throughSequence };
-        const events = (await this.options.catchup(request)).map((event) => this.catchupEvent(event));
-        if (events.length > 0) return { events, aggregated: true };
-      }
-      const stored = await this.hooks.store!.readAfter(this.id, afterSequence, this.options.historyPageSize);
-      return { events: stored.map((event) => restoreEvent(event, this.epoch)), aggregated: false };
-    } catch (error) {
-      this.hooks.logger.error(
-        `Stream ${this.id}: reading events after ${afterSequence} from the store failed; the client is disconnected and resumes when it reconnects. ${String(error)}`,
-        error instanceof Error ? error.stack : undefined,
-      );
-      throw error;
-    }
-  }
-
-  private catchupEvent(event: CatchupEvent): StreamEvent {
-    const type = event.type ?? this.options.eventTypes.message;
-    assertSseField('type', type);
-    const data = serializeData(event.data);
-    return Object.freeze({
-      id: formatEventId(this.epoch, event.sequence),
-      type,
-      data,
-      sequence: event.sequence,
-      epoch: this.epoch,
-      bytes: Buffer.byteLength(data),
-    });
   }
 }

@@ -1,0 +1,67 @@
+import { InvalidEventIdError } from './errors.js';
+import { formatEventId, parseEventId } from './event-id.js';
+import type { PositionMessage, ResetMessage } from './stream-event.js';
+
+/** Why a client was sent a `reset` event instead of a seamless continuation. */
+export type ResetReason =
+  /** Its Last-Event-ID belongs to another history of this stream (another epoch). */
+  | 'unknown_epoch'
+  /** The events after its Last-Event-ID are no longer held. */
+  | 'history_truncated';
+
+/** Where a stream stands, as far as resuming is concerned. */
+export interface ResumeContext {
+  readonly epoch: string;
+  readonly lastSequence: number;
+  /** The oldest event still in memory (the next to come when none is). */
+  readonly firstHeldSequence: number;
+  /** Whether events after this sequence can be read from the store. */
+  canReadHistory(sequence: number): boolean;
+  readonly retryMs?: number;
+  readonly resetType: string;
+}
+
+/** Where a client continues: after `cursor`, told of a reset first when there is one. */
+export interface ResumePoint {
+  readonly cursor: number;
+  readonly reset?: ResetReason;
+}
+
+/**
+ * Where a client that sent `lastEventId` continues. Throws {@link InvalidEventIdError} for an id
+ * that is malformed or ahead of the stream.
+ */
+export function resolveResume(context: ResumeContext, lastEventId: string | null | undefined): ResumePoint {
+  let cursor = 0;
+  let reset: ResetReason | undefined;
+  if (lastEventId) {
+    const position = parseEventId(lastEventId);
+    if (position.epoch !== context.epoch) {
+      reset = 'unknown_epoch';
+    } else if (position.sequence > context.lastSequence) {
+      const last = formatEventId(context.epoch, context.lastSequence);
+      throw new InvalidEventIdError(lastEventId, `this stream has issued events only up to ${last}.`);
+    } else {
+      cursor = position.sequence;
+    }
+  }
+  // With a store, whatever left memory was stored first: only without one can history be lost.
+  if (cursor < context.firstHeldSequence - 1 && !context.canReadHistory(cursor)) {
+    cursor = context.firstHeldSequence - 1;
+    reset ??= 'history_truncated';
+  }
+  return { cursor, reset };
+}
+
+/** The first message of a connection: the position marker, or the reset event. */
+export function preambleFor(
+  context: ResumeContext,
+  point: ResumePoint,
+  lastEventId: string | null | undefined,
+): PositionMessage | ResetMessage {
+  const id = formatEventId(context.epoch, point.cursor);
+  const retry = context.retryMs === undefined ? {} : { retry: context.retryMs };
+  if (!point.reset) return { id, ...retry };
+  const data = JSON.stringify({ reason: point.reset, lastEventId: lastEventId ?? null, resumesAfter: id });
+  return { id, type: context.resetType, data, ...retry };
+}
