@@ -2,6 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isStreamEvent, StreamRegistry, type ResumableStream, type SseMessage } from 'nestjs-meridian-stream';
 import { TypeOrmEventStore } from 'nestjs-meridian-stream/typeorm';
 import { databaseKinds, openTestDatabase, type TestDatabase } from '../support/databases.js';
+import { eventually } from '../support/eventually.js';
 
 /** Subscribes and records every event's sequence until completion. */
 function collect(stream: ResumableStream, lastEventId?: string) {
@@ -106,13 +107,14 @@ describe.each(databaseKinds())('persistAndClear on %s', (kind) => {
     const registry = new StreamRegistry({ store, heartbeatMs: 0, persistEveryEvents: 10, persistEveryMs: 0 });
     const stream = registry.create();
     for (let i = 0; i < 25; i++) stream.send({ data: i });
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(stream.persistedThrough).toBeGreaterThanOrEqual(20);
+    // Triggered at 10 unwritten events; the write starts after these synchronous sends, so its
+    // watermark (fixed when a write starts) covers all 25.
+    await eventually(() => stream.persistedThrough === 25);
     expect(stream.buffered.events).toBe(25);
     stream.complete();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(stream.persistedThrough).toBe(26);
+    await eventually(() => stream.persistedThrough === 26);
     expect((await store.loadMeta(stream.id))?.status).toBe('completed');
+    expect(stream.buffered.events).toBe(26);
     await registry.shutdown(0);
   });
 

@@ -64,11 +64,4 @@ export async function getStats(baseUrl: string, gc = false): Promise<Record<stri
   return (await response.json()) as Record<string, unknown> & { clients: number };
 }
 
-/** Polls `condition` every 20 ms until it holds or `timeoutMs` passes. */
-export async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+export { eventually } from './eventually.js';
