@@ -86,6 +86,20 @@ describe.each(['express', 'fastify'] as const)('EventSource clients (%s)', (adap
     }
   });
 
+  it('gives a late joiner the whole history, and resumes after ?lastEventId= given in the URL', async () => {
+    const { url } = await createStream(server.baseUrl, { events: 30, intervalMs: 0 });
+    const early = new Recorder(url);
+    await early.finished;
+    const late = new Recorder(url);
+    await late.finished;
+    expect(late.indexes).toEqual(range(30));
+    expect(late.ids).toEqual(early.ids);
+    const resumed = new Recorder(`${url}?lastEventId=${early.ids[9]}`);
+    await resumed.finished;
+    expect(resumed.indexes).toEqual(range(30).slice(10));
+    expect(resumed.ids).toEqual(early.ids.slice(10));
+  });
+
   it('stops reconnecting once it has the final event: the server answers 204', async () => {
     const { url } = await createStream(server.baseUrl, { events: 3, intervalMs: 0 });
     const client = new Recorder(url, false);
