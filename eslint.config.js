@@ -13,4 +13,16 @@ export default tseslint.config(
       '@typescript-eslint/no-this-alias': 'off',
     },
   },
+  {
+    // The demo page's module script runs in the browser.
+    files: ['sample-app/public/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ['document', 'window', 'location', 'history', 'fetch', 'EventSource', 'URLSearchParams'].map((name) => [
+          name,
+          'readonly',
+        ]),
+      ),
+    },
+  },
 );

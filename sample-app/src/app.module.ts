@@ -5,6 +5,7 @@ import { TypeOrmEventStore } from 'nestjs-meridian-stream/typeorm';
 import { DataSource } from 'typeorm';
 import { typeOrmOptions } from './database.js';
 import { HealthController } from './health.controller.js';
+import { PageController } from './page.controller.js';
 import { StreamsController } from './streams/streams.controller.js';
 
 /** The sample app's defaults: room for 100,000 clients per stream, reconnect after 1 s. */
@@ -38,7 +39,7 @@ export class AppModule {
           }),
         }),
       ],
-      controllers: [StreamsController, HealthController],
+      controllers: [StreamsController, HealthController, PageController],
     };
   }
 }

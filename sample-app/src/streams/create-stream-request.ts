@@ -14,9 +14,17 @@ export interface CreateStreamRequest {
   readonly startDelayMs: number;
   /** `blocks`: a client catching up from the database gets joined `text_block` events. */
   readonly catchup?: 'events' | 'blocks';
+  /**
+   * Write prose instead of filler: a canned answer chosen by the prompt, one word-sized token per
+   * event, `intervalMs` apart on average (with jitter). `events` then caps the number of tokens.
+   */
+  readonly prompt?: string;
 }
 
-const FIELDS: Record<Exclude<keyof CreateStreamRequest, 'catchup'>, { min: number; max: number; default?: number }> = {
+const FIELDS: Record<
+  Exclude<keyof CreateStreamRequest, 'catchup' | 'prompt'>,
+  { min: number; max: number; default?: number }
+> = {
   events: { min: 0, max: 10_000_000, default: 20 },
   intervalMs: { min: 0, max: 60_000, default: 50 },
   size: { min: 1, max: 1_000_000, default: 8 },
@@ -30,14 +38,19 @@ export function parseCreateStreamRequest(body: unknown): CreateStreamRequest {
   if (typeof body !== 'object' || Array.isArray(body)) {
     throw new BadRequestException('The body must be a JSON object, e.g. {"events": 20, "intervalMs": 50}.');
   }
-  const { catchup, ...input } = body as Record<string, unknown>;
+  const { catchup, prompt, ...input } = body as Record<string, unknown>;
   if (catchup !== undefined && catchup !== 'events' && catchup !== 'blocks') {
     throw new BadRequestException('catchup must be "events" or "blocks".');
   }
+  if (prompt !== undefined && (typeof prompt !== 'string' || prompt.length > 2_000)) {
+    throw new BadRequestException('prompt must be a string of at most 2000 characters.');
+  }
+  // With a prompt, the answer decides the length unless events is given.
+  if (prompt !== undefined && input.events === undefined) input.events = FIELDS.events.max;
   const unknown = Object.keys(input).filter((key) => !(key in FIELDS));
   if (unknown.length > 0) {
     throw new BadRequestException(
-      `Unknown field(s): ${unknown.join(', ')}. Known: ${[...Object.keys(FIELDS), 'catchup'].join(', ')}.`,
+      `Unknown field(s): ${unknown.join(', ')}. Known: ${[...Object.keys(FIELDS), 'catchup', 'prompt'].join(', ')}.`,
     );
   }
   const result: Record<string, number | undefined> = {};
@@ -49,5 +62,9 @@ export function parseCreateStreamRequest(body: unknown): CreateStreamRequest {
     }
     result[name] = value;
   }
-  return { ...result, ...(catchup === undefined ? {} : { catchup }) } as unknown as CreateStreamRequest;
+  return {
+    ...result,
+    ...(catchup === undefined ? {} : { catchup }),
+    ...(prompt === undefined ? {} : { prompt }),
+  } as unknown as CreateStreamRequest;
 }

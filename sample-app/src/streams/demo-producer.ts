@@ -1,6 +1,7 @@
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { PublicStreamError, type WorkFunction } from 'nestjs-meridian-stream';
 import type { CreateStreamRequest } from './create-stream-request.js';
+import { answerFor, tokenize } from './prose.js';
 
 const FILLER = 'lorem ipsum dolor sit amet consectetur adipiscing elit ';
 
@@ -17,14 +18,16 @@ export function demoText(index: number, size: number): string {
 export function demoProducer(request: CreateStreamRequest): WorkFunction {
   return async ({ signal, send }) => {
     if (request.startDelayMs > 0) await sleep(request.startDelayMs, undefined, { signal });
-    const count = request.failAfter === undefined ? request.events : Math.min(request.events, request.failAfter);
+    const tokens = request.prompt === undefined ? undefined : tokenize(answerFor(request.prompt));
+    const total = Math.min(request.events, tokens?.length ?? Infinity);
+    const count = request.failAfter === undefined ? total : Math.min(total, request.failAfter);
     for (let index = 0; index < count && !signal.aborted; index++) {
-      send({
-        type: 'text_delta',
-        data: { index, text: demoText(index, request.size), t: performance.timeOrigin + performance.now() },
-      });
-      if (request.intervalMs === 0) await nextTurn();
-      else await sleep(request.intervalMs, undefined, { signal });
+      const text = tokens ? tokens[index] : demoText(index, request.size);
+      send({ type: 'text_delta', data: { index, text, t: performance.timeOrigin + performance.now() } });
+      // Prose arrives like a model typing: irregular gaps around intervalMs.
+      const pause = tokens ? Math.round(request.intervalMs * (0.3 + 1.4 * Math.random())) : request.intervalMs;
+      if (pause === 0) await nextTurn();
+      else await sleep(pause, undefined, { signal });
     }
     if (request.failAfter !== undefined) {
       throw new PublicStreamError(`The producer failed after ${request.failAfter} events, as requested (failAfter).`);
