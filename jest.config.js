@@ -5,10 +5,14 @@ export default {
   moduleNameMapper: {
     '^nestjs-meridian-stream$': '<rootDir>/lib/index.ts',
     '^nestjs-meridian-stream/typeorm$': '<rootDir>/lib/typeorm/index.ts',
+    '^nestjs-meridian-stream/redis$': '<rootDir>/lib/redis/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   testTimeout: 30_000,
   globalSetup: '<rootDir>/test/global-setup.ts',
+  // The Redis suites shut every bus down, yet a closing socket can outlive Jest's one-second
+  // check; a leaked handle must never hang CI. (See the closing notes: still to pin down.)
+  forceExit: true,
 };

@@ -52,3 +52,6 @@ export { SseConnectionTracker } from './nest/sse-connection-tracker.js';
 export { LAST_EVENT_ID_HEADER, LAST_EVENT_ID_QUERY } from './nest/streaming.constants.js';
 export { runWithFlowControl, currentFlowControl, type FlowControl } from './core/flow-control.js';
 export { StreamFlowInterceptor, responseFlowControl } from './nest/stream-flow.interceptor.js';
+export type { BusEvent, BusFollower, BusStreamInfo, StreamBus } from './core/stream-bus.js';
+export { InProcessStreamBus } from './core/in-process-bus.js';
+export type { FollowedStreamState } from './core/stream.js';

@@ -85,6 +85,17 @@ export class StreamLimitError extends MeridianStreamError {
   }
 }
 
+/** `send()` or `cancel()` on an instance that follows a stream produced on another instance. */
+export class StreamProducedElsewhereError extends MeridianStreamError {
+  readonly code = 'STREAM_PRODUCED_ELSEWHERE';
+  constructor(
+    readonly streamId: string,
+    what: string,
+  ) {
+    super(`Stream "${truncate(streamId)}" is produced on another instance; call ${what} there.`, 409);
+  }
+}
+
 /** The registry is shutting down and accepts no new streams or clients. */
 export class RegistryClosedError extends MeridianStreamError {
   readonly code = 'REGISTRY_CLOSED';

@@ -99,6 +99,19 @@ export class ReplayBuffer {
     return offset >= 0 && offset < this.size ? this.ends[this.head + offset] : undefined;
   }
 
+  /**
+   * Forgets everything held and continues after `sequence`: for a follower whose source lost
+   * events, so that clients needing them are told (never handed a sequence with a hole).
+   */
+  skipTo(sequence: number): void {
+    this.items = [];
+    this.ends = [];
+    this.head = 0;
+    this.totalBytes = 0;
+    this.evictedThrough = sequence;
+    this.evictedThroughEnd = this.appendedBytes;
+  }
+
   /** Drops every event up to and including `sequence`; returns how many were dropped. */
   dropThrough(sequence: number): number {
     let dropped = 0;

@@ -33,6 +33,8 @@ export interface ClientSource {
   eventAt(sequence: number): StreamEvent | undefined;
   /** Bytes ever sent through this sequence, if still known; `sentBytes` minus it is a backlog. */
   endOffset(sequence: number): number | undefined;
+  /** The oldest event still in memory (the next to come when none is). */
+  readonly firstHeldSequence: number;
   /** Whether events after `sequence` that are no longer buffered can be read from the store. */
   canReadHistory(sequence: number): boolean;
   /**
@@ -62,13 +64,17 @@ export class StreamClient {
   private historyIndex = 0;
   private fetching = false;
   private historyReads = 0;
+  /** Bytes ever sent through the cursor, when known; stays exact while the client is stalled. */
+  private cursorEnd: number | undefined;
 
   constructor(
     private readonly source: ClientSource,
     private cursor: number,
     private readonly sink: ClientSink,
     private readonly maxBacklogBytes: number,
-  ) {}
+  ) {
+    this.cursorEnd = source.endOffset(cursor);
+  }
 
   /** Sequence of the last event this client was given. */
   get position(): number {
@@ -104,12 +110,14 @@ export class StreamClient {
           return;
         }
         this.cursor = event.sequence;
+        this.cursorEnd = this.source.endOffset(event.sequence);
         if (!this.sink.write(event)) this.paused = true;
       }
     } finally {
       this.pumping = false;
     }
-    this.smallestBacklog = Math.min(this.smallestBacklog, this.backlog() ?? Infinity);
+    const backlog = this.backlog();
+    if (backlog.exact) this.smallestBacklog = Math.min(this.smallestBacklog, backlog.bytes);
     if (!this.closed && this.source.isFinished && this.cursor >= this.source.lastSequence) {
       this.close('finished');
     }
@@ -163,25 +171,27 @@ export class StreamClient {
     );
   }
 
-  /** Bytes of events after the cursor, or undefined when the cursor is older than the buffer. */
-  private backlog(): number | undefined {
-    const end = this.source.endOffset(this.cursor);
-    return end === undefined ? undefined : this.source.sentBytes - end;
+  /**
+   * Bytes of events after the cursor. When the cursor is older than the buffer (the rest is in
+   * the store), what the buffer holds is a lower bound, and `exact` is false.
+   */
+  private backlog(): { bytes: number; exact: boolean } {
+    if (this.cursorEnd !== undefined) return { bytes: this.source.sentBytes - this.cursorEnd, exact: true };
+    const bufferStart = this.source.endOffset(this.source.firstHeldSequence - 1) ?? this.source.sentBytes;
+    return { bytes: this.source.sentBytes - bufferStart, exact: false };
   }
 
   /**
    * Cut when the next event it needs is gone, or when it has fallen `maxBacklogBytes` further
    * behind than it has ever been. A late joiner's catch-up from history starts far behind and
-   * only shrinks, so it never counts against it; a client that keeps losing ground does.
+   * only shrinks, so it never counts against it; a client that keeps losing ground does, also
+   * once what it lacks has moved to the store.
    */
   private cutIfTooFarBehind(): void {
     const backlog = this.backlog();
-    if (backlog === undefined) {
-      // Reading history from the store: paced by its connection, like any catch-up.
-      if (!this.source.canReadHistory(this.cursor)) this.close('slow');
-      return;
-    }
-    const nextNeededGone = this.cursor < this.source.lastSequence && !this.source.eventAt(this.cursor + 1);
-    if (nextNeededGone || backlog - this.smallestBacklog > this.maxBacklogBytes) this.close('slow');
+    const nextNeeded = this.cursor < this.source.lastSequence ? this.cursor + 1 : undefined;
+    const nextNeededGone =
+      nextNeeded !== undefined && !this.source.eventAt(nextNeeded) && !this.source.canReadHistory(this.cursor);
+    if (nextNeededGone || backlog.bytes - this.smallestBacklog > this.maxBacklogBytes) this.close('slow');
   }
 }

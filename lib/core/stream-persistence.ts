@@ -2,6 +2,10 @@ import type { EventStore, PersistFunction, StoredStreamMeta } from './event-stor
 import type { StreamLogger } from './logger.js';
 import type { StreamEvent } from './stream-event.js';
 
+/** First delay before a failed background write is retried; it doubles up to the maximum. */
+const RETRY_FIRST_MS = 500;
+const RETRY_MAX_MS = 30_000;
+
 /** How a stream writes to its store on its own. */
 export interface AutoPersistOptions {
   /** Write once this many events are unwritten (0: never on count). */
@@ -41,9 +45,15 @@ export interface PersistResult {
  */
 export class StreamPersistence {
   private stored = 0;
+  /** A follower's persistence: it reads the store but never writes it (the producer does). */
+  private readonly readOnly: boolean;
   private chain: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelayMs = RETRY_FIRST_MS;
   private countTriggerPending = false;
+  /** A failure no retry can mend (the id belongs to another stream in the store). */
+  private fatal: Error | undefined;
 
   constructor(
     private readonly stream: PersistableStream,
@@ -51,9 +61,13 @@ export class StreamPersistence {
     private readonly auto: AutoPersistOptions,
     private readonly logger: StreamLogger,
     storedThrough = 0,
+    readOnly = false,
+    private readonly onPersisted?: (throughSequence: number) => void,
+    private readonly onFatal?: (error: Error) => void,
   ) {
     this.stored = storedThrough;
-    if (store && auto.everyMs > 0) {
+    this.readOnly = readOnly;
+    if (store && !readOnly && auto.everyMs > 0) {
       this.timer = setInterval(() => this.background(), auto.everyMs).unref();
     }
   }
@@ -69,12 +83,12 @@ export class StreamPersistence {
 
   /** Whether an event may leave memory: with a store, only once it is stored. */
   canEvict(sequence: number): boolean {
-    return !this.store || sequence <= this.stored;
+    return !this.store || this.readOnly || this.fatal !== undefined || sequence <= this.stored;
   }
 
   /** Called after every append: starts a background write when enough events are unwritten. */
   afterAppend(overBufferLimits: boolean): void {
-    if (!this.store || this.countTriggerPending) return;
+    if (!this.store || this.readOnly || this.countTriggerPending) return;
     const unwritten = this.stream.lastSequence - this.stored;
     const due = this.auto.everyEvents > 0 && unwritten >= this.auto.everyEvents;
     if (due || overBufferLimits) {
@@ -86,7 +100,7 @@ export class StreamPersistence {
   /** Called once the stream has finished: the final write, and no more timers. */
   async afterFinish(): Promise<void> {
     clearInterval(this.timer);
-    if (this.store && this.auto.onFinish) await this.background();
+    if (this.store && !this.readOnly && this.auto.onFinish) await this.background();
   }
 
   /** Writes every event up to now; keeps them in memory. */
@@ -101,16 +115,31 @@ export class StreamPersistence {
 
   stop(): void {
     clearInterval(this.timer);
+    clearTimeout(this.retryTimer);
+  }
+
+  /** A follower learns how far the producer has stored. */
+  advanceTo(throughSequence: number): void {
+    this.stored = Math.max(this.stored, throughSequence);
   }
 
   private background(): Promise<void> {
     return this.persist().then(
-      () => undefined,
-      (error: unknown) =>
+      () => {
+        this.retryDelayMs = RETRY_FIRST_MS;
+      },
+      (error: unknown) => {
+        if (this.fatal) return;
         this.logger.error(
-          `Stream ${this.stream.id}: writing events to the store failed; they stay in memory and the write is retried. ${String(error)}`,
+          `Stream ${this.stream.id}: writing events to the store failed; they stay in memory and the write is retried in ${this.retryDelayMs} ms. ${String(error)}`,
           error instanceof Error ? error.stack : undefined,
-        ),
+        );
+        // Retried until it succeeds, also after the stream finished (no other write would come).
+        clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(() => void this.background(), this.retryDelayMs);
+        this.retryTimer.unref();
+        this.retryDelayMs = Math.min(this.retryDelayMs * 2, RETRY_MAX_MS);
+      },
     );
   }
 
@@ -122,6 +151,15 @@ export class StreamPersistence {
   }
 
   private async write(clear: boolean, writer: PersistFunction | undefined): Promise<PersistResult> {
+    if (this.readOnly && !writer) {
+      throw new Error(`Stream ${this.stream.id} is not produced here: persist it where it is produced.`);
+    }
+    if (writer && this.store) {
+      throw new Error(
+        `Stream ${this.stream.id} has a store: persist()/persistAndClear() write to it. A persist function of your own would leave the store with a gap; use it only without a store.`,
+      );
+    }
+    if (this.fatal) throw this.fatal;
     const store = this.store;
     const write: PersistFunction | undefined = writer ?? (store && ((events, meta) => store.append(meta, events)));
     if (!write) {
@@ -129,9 +167,24 @@ export class StreamPersistence {
     }
     const watermark = this.stream.lastSequence;
     const events = watermark > this.stored ? this.stream.eventsBetween(this.stored + 1, watermark) : [];
+    const skipped = (events[0]?.sequence ?? watermark + 1) - this.stored - 1;
+    if (skipped > 0) {
+      this.logger.warn(
+        `Stream ${this.stream.id}: ${skipped} event(s) left memory (buffer limits) before a persist function saw them. Persist more often, or raise bufferMaxEvents / bufferMaxBytes.`,
+      );
+    }
     if (events.length > 0) {
-      await write(events, { ...this.stream.meta(), lastSequence: watermark });
+      try {
+        await write(events, { ...this.stream.meta(), lastSequence: watermark });
+      } catch (error) {
+        if ((error as { code?: string }).code === 'STREAM_ALREADY_EXISTS') {
+          this.fatal = error as Error;
+          this.onFatal?.(this.fatal);
+        }
+        throw error;
+      }
       this.stored = Math.max(this.stored, watermark);
+      if (!writer) this.onPersisted?.(this.stored);
     }
     const cleared = clear ? this.stream.dropThrough(this.stored) : 0;
     return { persisted: events.length, cleared, persistedThrough: this.stored };

@@ -8,6 +8,7 @@ import {
   StreamNotFoundError,
 } from './errors.js';
 import type { EventStore } from './event-store.js';
+import type { StreamBus } from './stream-bus.js';
 import { SILENT_LOGGER, type StreamLogger } from './logger.js';
 import { resolveStreamOptions, type ResolvedStreamOptions, type StreamOptions } from './options.js';
 import type { StreamProducer } from './producer.js';
@@ -27,6 +28,11 @@ export interface StreamRegistryOptions extends StreamOptions {
    * it, and streams that left memory are served from it. Default: none (memory only).
    */
   readonly store?: EventStore;
+  /**
+   * Shares streams with other instances (`RedisStreamBus` from nestjs-meridian-stream/redis).
+   * Default: none; every stream lives in this process.
+   */
+  readonly bus?: StreamBus;
 }
 
 /** Options of `create()`: a stream's own options, and optionally its id. */
@@ -67,13 +73,15 @@ export class StreamRegistry {
   private readonly hooks: StreamHooks;
   /** The durable tier configured for this registry, if any. */
   readonly store: EventStore | undefined;
+  /** The bus shared with other instances, if any. */
+  readonly bus: StreamBus | undefined;
   private readonly restoring = new Map<string, Promise<ResumableStream | undefined>>();
   private closed = false;
   private streamsCreated = 0;
   private slowClientDisconnects = 0;
 
   constructor(options: StreamRegistryOptions = {}) {
-    const { maxStreams = DEFAULT_MAX_STREAMS, logger = SILENT_LOGGER, store, ...defaults } = options;
+    const { maxStreams = DEFAULT_MAX_STREAMS, logger = SILENT_LOGGER, store, bus, ...defaults } = options;
     if (!Number.isSafeInteger(maxStreams) || maxStreams < 1) {
       throw new InvalidStreamInputError(`Option maxStreams must be a whole number >= 1, got ${String(maxStreams)}.`);
     }
@@ -82,9 +90,11 @@ export class StreamRegistry {
     this.maxStreams = maxStreams;
     this.logger = logger;
     this.store = store;
+    this.bus = bus;
     this.hooks = {
       logger,
       store,
+      bus,
       onFinish: (stream) => this.scheduleRemoval(stream),
       onClientEnd: (stream: ResumableStream, reason: ClientEndReason) => {
         if (reason !== 'slow') return;
@@ -125,15 +135,18 @@ export class StreamRegistry {
    * after its retention, or any stream after a restart), or undefined. Use it where you can wait,
    * e.g. in a guard, before the synchronous `observe()`.
    */
-  async locate(id: string): Promise<ResumableStream | undefined> {
-    const inMemory = this.streams.get(id);
-    if (inMemory || !this.store || !STREAM_ID_PATTERN.test(id)) return inMemory;
-    let pending = this.restoring.get(id);
-    if (!pending) {
-      pending = this.restore(id).finally(() => this.restoring.delete(id));
-      this.restoring.set(id, pending);
+  async locate(id: string, lastEventId?: string | null): Promise<ResumableStream | undefined> {
+    let stream = this.streams.get(id);
+    if (!stream && (this.store || this.bus) && STREAM_ID_PATTERN.test(id)) {
+      let pending = this.restoring.get(id);
+      if (!pending) {
+        pending = this.bringBack(id).finally(() => this.restoring.delete(id));
+        this.restoring.set(id, pending);
+      }
+      stream = await pending;
     }
-    return pending;
+    if (stream?.follower && lastEventId) await this.catchUpWith(stream, lastEventId);
+    return stream;
   }
 
   /** The stream with this id, or undefined. */
@@ -222,6 +235,7 @@ export class StreamRegistry {
       stream.disconnectAll('shutdown');
       stream.dispose();
     }
+    await this.bus?.shutdown();
     for (const timer of this.retentionTimers.values()) clearTimeout(timer);
     this.retentionTimers.clear();
   }
@@ -242,6 +256,51 @@ export class StreamRegistry {
     clearTimeout(timer);
   }
 
+  /** From the bus (produced on another instance), else from the store. */
+  private async bringBack(id: string): Promise<ResumableStream | undefined> {
+    if (this.streams.size >= this.maxStreams) throw new StreamLimitError('maxStreams', this.maxStreams, 'The registry');
+    return (this.bus && (await this.followFromBus(this.bus, id))) ?? (this.store && (await this.restore(id)));
+  }
+
+  private async followFromBus(bus: StreamBus, id: string): Promise<ResumableStream | undefined> {
+    const info = await bus.lookup(id);
+    if (!info || this.closed) return undefined;
+    const [first] = await bus.read(id, 0, 1);
+    const startAfter = first ? first.sequence - 1 : info.persistedThrough;
+    const origin = {
+      kind: 'follower' as const,
+      epoch: info.epoch,
+      startAfter,
+      persistedThrough: info.persistedThrough,
+    };
+    const stream = new ResumableStream(id, resolveStreamOptions(this.defaults), this.hooks, origin);
+    // Filled with what the bus holds before anyone attaches, then fed live.
+    for (let after = startAfter; !stream.isFinished;) {
+      const page = await bus.read(id, after, 1_000);
+      page.forEach((event) => stream.ingest(event));
+      if (page.length < 1_000) break;
+      after = page.at(-1)!.sequence;
+    }
+    const existing = this.streams.get(id);
+    if (existing) return existing;
+    this.streams.set(id, stream);
+    if (!stream.isFinished) stream.followBus(bus);
+    return stream;
+  }
+
+  /**
+   * A client may come from the producing instance with an id the bus has not delivered here
+   * yet (it is in flight): wait for it briefly rather than answer "ahead of the stream".
+   */
+  private async catchUpWith(stream: ResumableStream, lastEventId: string): Promise<void> {
+    const match = /-(\d+)$/.exec(lastEventId);
+    const wanted = match ? Number(match[1]) : 0;
+    const deadline = Date.now() + 2_000;
+    while (stream.lastSequence < wanted && !stream.isFinished && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
   private async restore(id: string): Promise<ResumableStream | undefined> {
     const meta = await this.store!.loadMeta(id);
     const existing = this.streams.get(id);
@@ -255,15 +314,21 @@ export class StreamRegistry {
     const stream = new ResumableStream(id, resolveStreamOptions(this.defaults), this.hooks, restored);
     this.streams.set(id, stream);
     // Served from the store alone; kept for the retention like any finished stream.
-    this.scheduleRemoval(stream);
+    if (!this.retentionTimers.has(id)) this.scheduleRemoval(stream);
     return stream;
   }
 
-  private scheduleRemoval(stream: ResumableStream): void {
+  private scheduleRemoval(stream: ResumableStream, delayMs = stream.options.retentionMs): void {
     const timer = setTimeout(() => {
       this.retentionTimers.delete(stream.id);
-      if (this.streams.get(stream.id) === stream) this.remove(stream.id);
-    }, stream.options.retentionMs);
+      if (this.streams.get(stream.id) !== stream) return;
+      // Never forget a stream whose events are not all stored yet: its writes are still retried.
+      if (this.store && !stream.follower && stream.persistedThrough < stream.lastSequence) {
+        this.scheduleRemoval(stream, 1_000);
+        return;
+      }
+      this.remove(stream.id);
+    }, delayMs);
     timer.unref();
     this.retentionTimers.set(stream.id, timer);
   }

@@ -1,6 +1,13 @@
 import type { Observable } from 'rxjs';
-import { EventTooLargeError, InvalidStreamInputError, PublicStreamError, StreamLimitError } from './errors.js';
+import {
+  EventTooLargeError,
+  InvalidStreamInputError,
+  PublicStreamError,
+  StreamLimitError,
+  StreamProducedElsewhereError,
+} from './errors.js';
 import type { EventStore, PersistFunction, StoredStreamMeta } from './event-store.js';
+import type { BusEvent, StreamBus } from './stream-bus.js';
 import { formatEventId, newEpoch, parseEventId } from './event-id.js';
 import { HeartbeatTicker } from './heartbeat.js';
 import type { StreamLogger } from './logger.js';
@@ -26,16 +33,28 @@ export interface StreamHooks {
   readonly logger: StreamLogger;
   /** The durable tier, when one is configured. */
   readonly store?: EventStore;
+  /** Shares streams with other instances, when one is configured. */
+  readonly bus?: StreamBus;
   onFinish(stream: ResumableStream): void;
   onClientEnd(stream: ResumableStream, reason: ClientEndReason): void;
 }
 
 /** A stream brought back from its stored metadata (no longer in memory, or the process restarted). */
 export interface RestoredStreamState {
+  readonly kind?: 'restored';
   readonly epoch: string;
   readonly lastSequence: number;
   readonly state: StreamState;
   readonly finishedAt: number | undefined;
+}
+
+/** A local copy of a stream produced on another instance, fed by the bus. */
+export interface FollowedStreamState {
+  readonly kind: 'follower';
+  readonly epoch: string;
+  /** The bus holds events after this sequence; older ones are in the store. */
+  readonly startAfter: number;
+  readonly persistedThrough: number;
 }
 
 /**
@@ -59,6 +78,12 @@ export class ResumableStream {
   private readonly finishedPromise: Promise<StreamState>;
   private resolveFinished!: (state: StreamState) => void;
   private readonly source: ClientSource;
+  private shared: Promise<void> = Promise.resolve();
+  /** Produced on another instance: events arrive through `ingest()`. */
+  readonly follower: boolean;
+  /** Created by this instance's registry (not followed, not restored from the store). */
+  private readonly producedHere: boolean;
+  private unfollow: (() => void) | undefined;
 
   constructor(
     /** The stream's id, as used in URLs. */
@@ -66,11 +91,15 @@ export class ResumableStream {
     /** The options in force for this stream, defaults filled in. */
     readonly options: ResolvedStreamOptions,
     private readonly hooks: StreamHooks,
-    restored?: RestoredStreamState,
+    origin?: RestoredStreamState | FollowedStreamState,
   ) {
     const stream = this;
-    this.epoch = restored?.epoch ?? newEpoch();
-    this.sequence = restored?.lastSequence ?? 0;
+    const follower = origin?.kind === 'follower' ? origin : undefined;
+    const restored = origin?.kind !== 'follower' ? origin : undefined;
+    this.follower = follower !== undefined;
+    this.producedHere = origin === undefined;
+    this.epoch = origin?.epoch ?? newEpoch();
+    this.sequence = follower?.startAfter ?? restored?.lastSequence ?? 0;
     this.finishedPromise = new Promise((resolve) => (this.resolveFinished = resolve));
     this.persistence = new StreamPersistence(
       {
@@ -85,7 +114,10 @@ export class ResumableStream {
       hooks.store,
       { everyEvents: options.persistEveryEvents, everyMs: options.persistEveryMs, onFinish: options.persistOnFinish },
       hooks.logger,
-      this.sequence,
+      follower?.persistedThrough ?? this.sequence,
+      origin !== undefined,
+      (through) => hooks.bus?.persisted(id, through),
+      (error) => this.fail(error),
     );
     this.buffer = new ReplayBuffer(
       { maxEvents: options.bufferMaxEvents, maxBytes: options.bufferMaxBytes },
@@ -104,6 +136,9 @@ export class ResumableStream {
       get sentBytes() {
         return stream.sentBytes;
       },
+      get firstHeldSequence() {
+        return stream.buffer.firstSequence;
+      },
       eventAt: (sequence) => this.buffer.get(sequence),
       endOffset: (sequence) => this.buffer.endOffset(sequence),
       canReadHistory: (sequence) => this.persistence.hasStore && sequence < this.persistence.persistedThrough,
@@ -114,6 +149,7 @@ export class ResumableStream {
       },
     };
     if (restored) this.restore(restored);
+    if (follower) this.currentState = 'running';
   }
 
   get state(): StreamState {
@@ -153,6 +189,14 @@ export class ResumableStream {
     return this.abortController.signal;
   }
 
+  /**
+   * Resolves once other instances can find this stream through the bus (at once without a bus).
+   * Await it before handing the stream's URL to a client that may connect to another instance.
+   */
+  whenShared(): Promise<void> {
+    return this.shared;
+  }
+
   /** Resolves with the final state once the stream has finished. */
   whenFinished(): Promise<StreamState> {
     return this.finishedPromise;
@@ -171,6 +215,7 @@ export class ResumableStream {
   start(producer?: StreamProducer): void {
     if (this.currentState !== 'pending') return;
     this.currentState = 'running';
+    this.shared = this.hooks.bus?.open(this.id, this.epoch, this.persistence.hasStore) ?? this.shared;
     if (this.options.timeoutMs > 0) {
       this.timeoutTimer = setTimeout(() => this.cancel('timeout'), this.options.timeoutMs).unref();
     }
@@ -189,6 +234,7 @@ export class ResumableStream {
    */
   send(input: EventInput): StreamEvent | undefined {
     if (this.isFinished) return undefined;
+    this.assertProducedHere('send()');
     if (input === null || typeof input !== 'object' || !('data' in input)) {
       throw new InvalidStreamInputError('send() takes { type?, data, retry? }; data is missing.');
     }
@@ -225,6 +271,7 @@ export class ResumableStream {
 
   /** Aborts the producer and ends the stream with the final `cancelled` event. */
   cancel(reason = 'cancelled'): boolean {
+    this.assertProducedHere('cancel()');
     return this.finish('cancelled', this.options.eventTypes.cancelled, { status: 'cancelled', reason });
   }
 
@@ -278,7 +325,7 @@ export class ResumableStream {
     for (const client of [...this.clients]) client.close(reason);
   }
 
-  private append(type: string, data: string, retry: number | undefined): StreamEvent {
+  private append(type: string, data: string, retry: number | undefined, final?: StreamState): StreamEvent {
     assertSseField('type', type);
     if (retry !== undefined && (!Number.isSafeInteger(retry) || retry < 0)) {
       throw new InvalidStreamInputError(`Event retry must be a whole number of ms >= 0, got ${String(retry)}.`);
@@ -298,6 +345,7 @@ export class ResumableStream {
     this.sequence = sequence;
     this.sentBytes += bytes;
     this.persistence.afterAppend(overLimits);
+    if (this.producedHere) this.hooks.bus?.publish(this.id, event, final);
     return event;
   }
 
@@ -308,7 +356,15 @@ export class ResumableStream {
   /** The final event is appended whatever its size: a stream must always be able to end. */
   private finish(state: StreamState, type: string, data: object): boolean {
     if (this.isFinished) return false;
-    this.append(type, JSON.stringify(data), undefined);
+    this.append(type, JSON.stringify(data), undefined, state);
+    this.settle(state);
+    this.hooks.bus?.close(this.id, this.options.retentionMs);
+    void this.persistence.afterFinish();
+    return true;
+  }
+
+  /** The final event is in the buffer: deliver it, end the clients' wait, release timers. */
+  private settle(state: StreamState): void {
     this.currentState = state;
     this.endedAt = Date.now();
     clearTimeout(this.timeoutTimer);
@@ -317,8 +373,70 @@ export class ResumableStream {
     this.heartbeat.stop();
     this.resolveFinished(state);
     this.hooks.onFinish(this);
-    void this.persistence.afterFinish();
-    return true;
+  }
+
+  /**
+   * @internal A follower's feed: appends an event produced on another instance, with its
+   * sequence. Duplicates are ignored; the final event finishes the stream.
+   */
+  ingest(event: BusEvent): void {
+    if (!this.follower || this.isFinished || event.sequence <= this.sequence) return;
+    if (event.sequence !== this.sequence + 1) {
+      this.skipTo(this.sequence, event.sequence);
+    }
+    this.append(event.type, event.data, undefined);
+    if (event.final) this.settle(event.final);
+    else this.deliver();
+  }
+
+  /**
+   * @internal The bus lost events after `afterSequence`: they can only come from the store. If
+   * it does not have them, memory starts over after the hole and clients that need the lost
+   * events are cut, to be told with a `reset` when they reconnect.
+   */
+  skipTo(afterSequence: number, nextSequence: number): void {
+    if (this.persistence.hasStore && this.persistence.persistedThrough >= nextSequence - 1) {
+      this.sequence = nextSequence - 1;
+      this.buffer.skipTo(nextSequence - 1);
+      return;
+    }
+    this.hooks.logger.warn(
+      `Stream ${this.id}: events ${afterSequence + 1} to ${nextSequence - 1} were lost by the bus and are not stored; clients that need them get a reset.`,
+    );
+    this.sequence = nextSequence - 1;
+    this.buffer.skipTo(nextSequence - 1);
+    this.deliver();
+  }
+
+  /** @internal Starts following the producing instance through the bus. */
+  followBus(bus: StreamBus): void {
+    const lost = (): BusEvent => ({
+      sequence: this.sequence + 1,
+      type: this.options.eventTypes.error,
+      data: JSON.stringify({
+        status: 'failed',
+        message: 'The producer was lost: its instance stopped.',
+        reason: 'producer_lost',
+      }),
+      final: 'failed',
+    });
+    this.unfollow = bus.follow(
+      this.id,
+      this.sequence,
+      { event: (e) => this.ingest(e), gap: (a, n) => this.skipTo(a, n) },
+      lost,
+    );
+  }
+
+  private assertProducedHere(what: string): void {
+    if (this.follower && !this.isFinished) {
+      throw new StreamProducedElsewhereError(this.id, what);
+    }
+  }
+
+  /** @internal A follower learns how far the producer has stored. */
+  storedThrough(throughSequence: number): void {
+    this.persistence.advanceTo(throughSequence);
   }
 
   private resumeContext(): ResumeContext {
@@ -390,18 +508,30 @@ export class ResumableStream {
 
   /** Stops background work (timers); the registry calls it when it drops the stream. */
   dispose(): void {
+    this.unfollow?.();
     this.persistence.stop();
     this.heartbeat.stop();
     clearTimeout(this.timeoutTimer);
   }
 
   private restore(restored: RestoredStreamState): void {
-    // A stored stream that never finished lost its producer with its process: it is served as
-    // far as it was stored, and ends there.
     this.persistence.stop();
-    this.currentState = isFinishedState(restored.state) ? restored.state : 'failed';
-    this.endedAt = restored.finishedAt ?? Date.now();
-    this.abortController.abort(new Error('restored from the store'));
-    this.resolveFinished(this.currentState);
+    if (isFinishedState(restored.state)) {
+      this.currentState = restored.state;
+      this.endedAt = restored.finishedAt ?? Date.now();
+      this.abortController.abort(new Error('restored from the store'));
+      this.resolveFinished(this.currentState);
+      return;
+    }
+    // Its producer's process ended before the stream did: served as far as it was stored, then
+    // a final error event (in memory only; a later restore issues the same one, with the same id).
+    this.currentState = 'running';
+    const data = {
+      status: 'failed',
+      message: 'The stream was interrupted: its producer stopped before it finished.',
+      reason: 'interrupted',
+    };
+    this.append(this.options.eventTypes.error, JSON.stringify(data), undefined);
+    this.settle('failed');
   }
 }

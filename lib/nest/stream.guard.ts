@@ -45,10 +45,10 @@ export class StreamGuard implements CanActivate {
         context.getClass(),
       ]) ?? DEFAULT_STREAM_ID_PARAM;
     const id = request.params?.[param] ?? '';
-    // From memory, or brought back from the store for a stream that has left memory.
-    const stream = await this.registry.locate(id);
-    if (!stream) throw new StreamNotFoundError(id);
     const lastEventId = readLastEventId(request);
+    // From memory, from another instance through the bus, or back from the store.
+    const stream = await this.registry.locate(id, lastEventId);
+    if (!stream) throw new StreamNotFoundError(id);
     stream.resolveResume(lastEventId);
     if (stream.isFullySeenBy(lastEventId)) throw new StreamFullyDeliveredException();
     stream.assertClientCapacity();

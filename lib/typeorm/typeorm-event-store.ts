@@ -4,6 +4,20 @@ import type { EventStore, StoredEvent, StoredStreamMeta } from '../core/event-st
 import type { StreamEvent, StreamState } from '../core/stream-event.js';
 import { StreamEventEntity, StreamMetaEntity, STREAMS_TABLE, type StreamEventRow } from './entities.js';
 
+/**
+ * PostgreSQL's text cannot hold NUL, which SSE data may contain: such data (and, so that decoding
+ * stays exact, data that starts with the marker) is stored as the marker plus base64.
+ */
+const ENCODED = '\u0001';
+export function encodeData(data: string): string {
+  return data.includes('\0') || data.startsWith(ENCODED)
+    ? ENCODED + Buffer.from(data, 'utf8').toString('base64')
+    : data;
+}
+export function decodeData(stored: string): string {
+  return stored.startsWith(ENCODED) ? Buffer.from(stored.slice(1), 'base64').toString('utf8') : stored;
+}
+
 /** Rows per INSERT: 6 parameters each, well under SQLite's and PostgreSQL's parameter limits. */
 const INSERT_CHUNK = 100;
 
@@ -58,7 +72,7 @@ export class TypeOrmEventStore implements EventStore {
       .orderBy('event.sequence', 'ASC')
       .limit(limit)
       .getMany();
-    return rows.map((row) => ({ sequence: row.sequence, type: row.type, data: row.data }));
+    return rows.map((row) => ({ sequence: row.sequence, type: row.type, data: decodeData(row.data) }));
   }
 
   async loadMeta(streamId: string): Promise<StoredStreamMeta | undefined> {
@@ -97,7 +111,7 @@ export class TypeOrmEventStore implements EventStore {
         sequence: event.sequence,
         epoch: meta.epoch,
         type: event.type,
-        data: event.data,
+        data: encodeData(event.data),
         createdAt: now,
       }));
       await manager.insert(StreamEventEntity, rows);

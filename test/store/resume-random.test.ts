@@ -116,7 +116,11 @@ describe.each(databaseKinds())('random reconnects while persist-and-clear runs (
     // The real store, counting its reads: the schedules must really catch clients up from it.
     let reads = 0;
     const counting: EventStore = {
-      append: (meta, events) => store.append(meta, events),
+      // A turn of the event loop per write, as across a network: sends happen during writes.
+      append: async (meta, events) => {
+        await nextTurn();
+        await store.append(meta, events);
+      },
       loadMeta: (id) => store.loadMeta(id),
       readAfter: (id, after, limit) => {
         reads++;

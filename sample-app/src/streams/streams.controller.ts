@@ -11,11 +11,13 @@ export class StreamsController {
 
   /** Starts a demo stream: 201 `{ stream_id, stream_url }`. */
   @Post()
-  create(@Body() body: unknown): { stream_id: string; stream_url: string } {
+  async create(@Body() body: unknown): Promise<{ stream_id: string; stream_url: string }> {
     const request = parseCreateStreamRequest(body);
     const store = this.registry.store;
     const catchup = request.catchup === 'blocks' && store ? textBlocksCatchup(store) : undefined;
     const stream = this.registry.create(demoProducer(request), { catchup });
+    // With Redis, any instance can serve the URL once this resolves.
+    await stream.whenShared();
     return { stream_id: stream.id, stream_url: `/streams/${stream.id}` };
   }
 

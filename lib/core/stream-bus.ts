@@ -1,0 +1,57 @@
+import type { StreamEvent, StreamState } from './stream-event.js';
+
+/** An event as it travels between instances. */
+export interface BusEvent {
+  readonly sequence: number;
+  readonly type: string;
+  readonly data: string;
+  /** Set on the final event: the state the stream ends in. */
+  readonly final?: StreamState;
+}
+
+/** What the bus knows of a stream produced somewhere. */
+export interface BusStreamInfo {
+  readonly streamId: string;
+  readonly epoch: string;
+  readonly status: StreamState;
+  /** Every event up to this sequence is in the durable store. */
+  readonly persistedThrough: number;
+}
+
+/** Receives a followed stream's events, in order. */
+export interface BusFollower {
+  event(event: BusEvent): void;
+  /** The bus lost events after `afterSequence` (its data was lost): they must come from elsewhere. */
+  gap(afterSequence: number, nextSequence: number): void;
+}
+
+/**
+ * How instances share streams (a transport with swappable engines, in the manner of Mercure's
+ * hub). The in-process bus is the default; `RedisStreamBus` (nestjs-meridian-stream/redis)
+ * shares streams across processes.
+ */
+export interface StreamBus {
+  /**
+   * A stream starts here: this instance produces it and holds its lease. `stored` says whether a
+   * store keeps its events (then the bus drops them only once they are stored).
+   */
+  open(streamId: string, epoch: string, stored: boolean): Promise<void>;
+  /** Appends an event of a stream produced here; in order, never twice. */
+  publish(streamId: string, event: StreamEvent, final?: StreamState): void;
+  /** Every event up to `throughSequence` is committed to the store: the bus may drop them. */
+  persisted(streamId: string, throughSequence: number): void;
+  /** The stream produced here finished: stop its lease; the bus keeps it for `retentionMs`. */
+  close(streamId: string, retentionMs: number): void;
+  /** What the bus knows of a stream, or undefined. */
+  lookup(streamId: string): Promise<BusStreamInfo | undefined>;
+  /** Events of a stream after `afterSequence` that the bus still holds, oldest first. */
+  read(streamId: string, afterSequence: number, limit: number): Promise<BusEvent[]>;
+  /**
+   * Delivers every event after `afterSequence` as it comes, until the final one or until the
+   * returned function is called. When the producer's lease runs out before the final event, the
+   * bus appends a final `error` event itself (once, whichever instance notices first).
+   */
+  follow(streamId: string, afterSequence: number, follower: BusFollower, lostEvent: () => BusEvent): () => void;
+  /** Releases connections and timers. */
+  shutdown(): Promise<void>;
+}

@@ -1,0 +1,1 @@
+export { RedisStreamBus, type RedisStreamBusOptions } from './redis-stream-bus.js';

@@ -1,0 +1,252 @@
+import { randomBytes } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import { SILENT_LOGGER, type StreamLogger } from '../core/logger.js';
+import type { BusEvent, BusFollower, BusStreamInfo, StreamBus } from '../core/stream-bus.js';
+import type { StreamEvent, StreamState } from '../core/stream-event.js';
+
+/** Options of {@link RedisStreamBus}. */
+export interface RedisStreamBusOptions {
+  /** A `redis://` URL, ioredis options, or a client of your own (the bus does not close it). */
+  readonly connection: string | RedisOptions | Redis;
+  /** Prefix of every key. Default `meridian:`. */
+  readonly keyPrefix?: string;
+  /** How long a producer's lease lasts without renewal, in ms. Default 10000. */
+  readonly leaseMs?: number;
+  /** Events kept in Redis per stream: capped when nothing stores them, trimmed to it once stored. Default 10000. */
+  readonly maxLength?: number;
+  /** How long one blocking read waits before looking at the producer's lease, in ms. Default 2000. */
+  readonly blockMs?: number;
+  readonly logger?: StreamLogger;
+}
+
+interface Owned {
+  readonly epoch: string;
+  readonly stored: boolean;
+  persistedThrough: number;
+  lease?: NodeJS.Timeout;
+}
+
+type XReadReply = [key: string, entries: [id: string, fields: string[]][]][] | null;
+
+/**
+ * Streams shared across instances through Redis: each stream's events are a Redis Stream (entry
+ * ids are our sequences, so Redis itself refuses a duplicate or out-of-order append), its
+ * metadata a hash, its producer's liveness a lease key; all three hash-tagged by stream id, so
+ * Redis Cluster keeps them together. Each instance reads a stream once, however many of its
+ * clients follow it.
+ */
+export class RedisStreamBus implements StreamBus {
+  readonly instanceId = randomBytes(6).toString('hex');
+  private readonly redis: Redis;
+  private readonly ownsConnection: boolean;
+  private readonly prefix: string;
+  private readonly leaseMs: number;
+  private readonly maxLength: number;
+  private readonly blockMs: number;
+  private readonly logger: StreamLogger;
+  private readonly owned = new Map<string, Owned>();
+  private readonly followers = new Set<() => void>();
+
+  constructor(options: RedisStreamBusOptions) {
+    const { connection } = options;
+    this.ownsConnection = !(connection instanceof Redis);
+    this.redis =
+      connection instanceof Redis
+        ? connection
+        : typeof connection === 'string'
+          ? new Redis(connection, { maxRetriesPerRequest: null })
+          : new Redis({ maxRetriesPerRequest: null, ...connection });
+    this.prefix = options.keyPrefix ?? 'meridian:';
+    this.leaseMs = options.leaseMs ?? 10_000;
+    this.maxLength = options.maxLength ?? 10_000;
+    this.blockMs = options.blockMs ?? Math.min(2_000, Math.max(50, Math.floor(this.leaseMs / 3)));
+    this.logger = options.logger ?? SILENT_LOGGER;
+    this.redis.on('error', (error: Error) => this.logger.warn(`Redis: ${error.message}`));
+    // After a reconnect (maybe to a Redis that lost its data) say again what this instance owns.
+    this.redis.on('ready', () => this.owned.forEach((owned, id) => this.assertOwnership(id, owned)));
+  }
+
+  /** Waits until the connection is ready; fails with a message that names the URL's host when it cannot be. */
+  async check(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  open(streamId: string, epoch: string, stored: boolean): Promise<void> {
+    const owned: Owned = { epoch, stored, persistedThrough: 0 };
+    this.owned.set(streamId, owned);
+    owned.lease = setInterval(() => this.renewLease(streamId), Math.max(20, Math.floor(this.leaseMs / 3)));
+    owned.lease.unref();
+    return this.assertOwnership(streamId, owned);
+  }
+
+  publish(streamId: string, event: StreamEvent, final?: StreamState): void {
+    const keys = this.keys(streamId);
+    const cap = this.owned.get(streamId)?.stored ? [] : ['MAXLEN', '~', String(this.maxLength)];
+    const fields = ['t', event.type, 'd', event.data, ...(final ? ['f', final] : [])];
+    this.redis
+      .xadd(keys.events, ...cap, `${event.sequence}-0`, ...fields)
+      .catch((error: Error) =>
+        this.logger.error(`Stream ${streamId}: publishing event ${event.sequence} failed: ${error.message}`),
+      );
+    if (final) void this.redis.hset(keys.meta, 'status', final).catch(() => undefined);
+  }
+
+  persisted(streamId: string, throughSequence: number): void {
+    const owned = this.owned.get(streamId);
+    if (owned) owned.persistedThrough = Math.max(owned.persistedThrough, throughSequence);
+    const keys = this.keys(streamId);
+    // Only after the store's commit: drop what is stored, keeping the most recent maxLength.
+    const keepFrom = Math.max(1, throughSequence - this.maxLength + 1);
+    this.redis
+      .multi()
+      .hset(keys.meta, 'persistedThrough', String(throughSequence))
+      .xtrim(keys.events, 'MINID', `${keepFrom}-0`)
+      .exec()
+      .catch((error: Error) => this.logger.warn(`Stream ${streamId}: trimming Redis failed: ${error.message}`));
+  }
+
+  close(streamId: string, retentionMs: number): void {
+    const owned = this.owned.get(streamId);
+    clearInterval(owned?.lease);
+    this.owned.delete(streamId);
+    const keys = this.keys(streamId);
+    this.redis
+      .multi()
+      .del(keys.lease)
+      .pexpire(keys.events, retentionMs)
+      .pexpire(keys.meta, retentionMs)
+      .exec()
+      .catch(() => undefined);
+  }
+
+  async lookup(streamId: string): Promise<BusStreamInfo | undefined> {
+    const meta = await this.redis.hgetall(this.keys(streamId).meta);
+    if (!meta.epoch) return undefined;
+    return {
+      streamId,
+      epoch: meta.epoch,
+      status: (meta.status ?? 'running') as StreamState,
+      persistedThrough: Number(meta.persistedThrough ?? 0),
+    };
+  }
+
+  async read(streamId: string, afterSequence: number, limit: number): Promise<BusEvent[]> {
+    const entries = await this.redis.xrange(this.keys(streamId).events, `(${afterSequence}-0`, '+', 'COUNT', limit);
+    return entries.map(([id, fields]) => toBusEvent(id, fields));
+  }
+
+  follow(streamId: string, afterSequence: number, follower: BusFollower, lostEvent: () => BusEvent): () => void {
+    const connection = this.redis.duplicate();
+    connection.on('error', () => undefined);
+    let stopped = false;
+    const stop = () => {
+      stopped = true;
+      this.followers.delete(stop);
+      connection.disconnect();
+    };
+    this.followers.add(stop);
+    const keys = this.keys(streamId);
+    void (async () => {
+      let last = afterSequence;
+      let leaseMissingSince: number | undefined;
+      while (!stopped) {
+        try {
+          const reply = (await connection.xread(
+            'COUNT',
+            500,
+            'BLOCK',
+            this.blockMs,
+            'STREAMS',
+            keys.events,
+            `${last}-0`,
+          )) as XReadReply;
+          if (stopped) return;
+          if (!reply) {
+            // Nothing for a while: is the producer still there?
+            if ((await this.redis.exists(keys.lease)) === 1) {
+              leaseMissingSince = undefined;
+            } else if (leaseMissingSince === undefined) {
+              leaseMissingSince = Date.now();
+            } else if (Date.now() - leaseMissingSince >= this.leaseMs / 3) {
+              await this.declareLost(keys.events, lostEvent());
+            }
+            continue;
+          }
+          for (const [id, fields] of reply[0][1]) {
+            const event = toBusEvent(id, fields);
+            if (event.sequence > last + 1) follower.gap(last, event.sequence);
+            last = event.sequence;
+            follower.event(event);
+            if (event.final) return stop();
+          }
+        } catch (error) {
+          if (stopped) return;
+          this.logger.warn(`Stream ${streamId}: reading from Redis failed (${(error as Error).message}); retrying.`);
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      }
+    })();
+    return stop;
+  }
+
+  async shutdown(): Promise<void> {
+    for (const [id, owned] of this.owned) {
+      clearInterval(owned.lease);
+      this.owned.delete(id);
+    }
+    for (const stop of [...this.followers]) stop();
+    if (this.ownsConnection) await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  private keys(streamId: string) {
+    const base = `${this.prefix}{${streamId}}`;
+    return { events: `${base}:events`, meta: `${base}:meta`, lease: `${base}:lease` };
+  }
+
+  private assertOwnership(streamId: string, owned: Owned): Promise<void> {
+    const keys = this.keys(streamId);
+    return this.redis
+      .multi()
+      .hset(
+        keys.meta,
+        'epoch',
+        owned.epoch,
+        'owner',
+        this.instanceId,
+        'persistedThrough',
+        String(owned.persistedThrough),
+      )
+      .hsetnx(keys.meta, 'status', 'running')
+      .set(keys.lease, this.instanceId, 'PX', this.leaseMs)
+      .exec()
+      .then(
+        () => undefined,
+        (error: Error) => this.logger.warn(`Stream ${streamId}: announcing it in Redis failed: ${error.message}`),
+      );
+  }
+
+  private renewLease(streamId: string): void {
+    void this.redis.set(this.keys(streamId).lease, this.instanceId, 'PX', this.leaseMs).catch(() => undefined);
+  }
+
+  /** Appends the final event for a producer that is gone; exactly once, whoever notices first. */
+  private async declareLost(eventsKey: string, event: BusEvent): Promise<void> {
+    try {
+      await this.redis.xadd(eventsKey, `${event.sequence}-0`, 't', event.type, 'd', event.data, 'f', event.final!);
+      this.logger.warn(`Stream behind ${eventsKey}: its producer's lease ran out; ended it with a final error event.`);
+    } catch {
+      // Another instance was first, or the producer got its event in: either way it will be read.
+    }
+  }
+}
+
+function toBusEvent(id: string, fields: string[]): BusEvent {
+  const values: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) values[fields[i]] = fields[i + 1];
+  return {
+    sequence: Number(id.split('-')[0]),
+    type: values.t,
+    data: values.d,
+    ...(values.f ? { final: values.f as StreamState } : {}),
+  };
+}

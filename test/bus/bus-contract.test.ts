@@ -1,0 +1,136 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import {
+  InProcessStreamBus,
+  isStreamEvent,
+  StreamRegistry,
+  type ResumableStream,
+  type SseMessage,
+  type StreamBus,
+  type StreamEvent,
+} from 'nestjs-meridian-stream';
+import { RedisStreamBus } from 'nestjs-meridian-stream/redis';
+import { TypeOrmEventStore } from 'nestjs-meridian-stream/typeorm';
+import { openTestDatabase, type TestDatabase } from '../support/databases.js';
+import { redisAvailable, uniquePrefix } from '../support/redis.js';
+
+/** Two instances' buses: one shared object in process, or two Redis connections. */
+type BusPair = { a: StreamBus; b: StreamBus; close(): Promise<void> };
+const kinds: [string, (leaseMs?: number) => BusPair][] = [
+  [
+    'in-process',
+    () => {
+      const bus = new InProcessStreamBus();
+      return { a: bus, b: bus, close: () => bus.shutdown() };
+    },
+  ],
+];
+if (redisAvailable()) {
+  kinds.push([
+    'redis',
+    (leaseMs = 10_000) => {
+      const keyPrefix = uniquePrefix();
+      const options = { connection: process.env.REDIS_URL!, keyPrefix, leaseMs, blockMs: 200 };
+      const a = new RedisStreamBus(options);
+      const b = new RedisStreamBus(options);
+      return { a, b, close: async () => void (await Promise.all([a.shutdown(), b.shutdown()])) };
+    },
+  ]);
+}
+
+function collect(stream: ResumableStream, lastEventId?: string) {
+  const events: StreamEvent[] = [];
+  const messages: SseMessage[] = [];
+  const done = new Promise<void>((resolve) =>
+    stream.observe(lastEventId, { heartbeat: false }).subscribe({
+      next: (message) => {
+        messages.push(message);
+        if (isStreamEvent(message)) events.push(message);
+      },
+      complete: resolve,
+    }),
+  );
+  return { events, messages, done };
+}
+
+async function produce(stream: ResumableStream, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    stream.send({ type: 'tick', data: { i } });
+    if (i % 5 === 0) await nextTurn();
+  }
+  stream.complete();
+}
+
+describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBuses) => {
+  let buses: BusPair;
+  afterEach(() => buses.close());
+
+  it('a client of instance B follows a stream produced on instance A, live', async () => {
+    buses = makeBuses();
+    const a = new StreamRegistry({ heartbeatMs: 0, bus: buses.a });
+    const b = new StreamRegistry({ heartbeatMs: 0, bus: buses.b });
+    const produced = a.create();
+    produced.send({ type: 'tick', data: { i: -1 } });
+    await produced.whenShared();
+    const followed = await b.locate(produced.id);
+    expect(followed?.follower).toBe(true);
+    const onA = collect(produced);
+    const onB = collect(followed!);
+    expect(() => followed!.send({ data: 'x' })).toThrow(/produced on another instance/);
+    await produce(produced, 200);
+    await Promise.all([onA.done, onB.done]);
+    expect(onB.events.map((e) => [e.id, e.type, e.data])).toEqual(onA.events.map((e) => [e.id, e.type, e.data]));
+    expect(onB.events).toHaveLength(202);
+    expect(onB.events.at(-1)!.type).toBe('done');
+    await Promise.all([a.shutdown(0), b.shutdown(0)]);
+  });
+
+  it('a client of A resumes on B with its Last-Event-ID: no gap, no duplicate', async () => {
+    buses = makeBuses();
+    const a = new StreamRegistry({ heartbeatMs: 0, bus: buses.a });
+    const b = new StreamRegistry({ heartbeatMs: 0, bus: buses.b });
+    const produced = a.create();
+    for (let i = 0; i < 30; i++) produced.send({ data: i });
+    const lastSeenOnA = produced.eventAt(17)!.id;
+    await produced.whenShared();
+    const followed = await b.locate(produced.id, lastSeenOnA);
+    const rest = collect(followed!, lastSeenOnA);
+    await produce(produced, 10);
+    await rest.done;
+    expect(rest.events.map((e) => e.sequence)).toEqual(Array.from({ length: 41 - 17 }, (_, i) => 18 + i));
+    await Promise.all([a.shutdown(0), b.shutdown(0)]);
+  });
+
+  it('serves what the producer persisted and cleared from the store, then the bus, then live', async () => {
+    buses = makeBuses();
+    const db: TestDatabase = await openTestDatabase('sqlite');
+    try {
+      const store = new TypeOrmEventStore(db.dataSource);
+      const manual = { heartbeatMs: 0, store, persistEveryEvents: 0, persistEveryMs: 0 };
+      const a = new StreamRegistry({ ...manual, bus: buses.a });
+      const b = new StreamRegistry({ ...manual, bus: buses.b });
+      const produced = a.create();
+      for (let i = 0; i < 50; i++) produced.send({ data: i });
+      await produced.persistAndClear();
+      for (let i = 50; i < 60; i++) produced.send({ data: i });
+      // Let the trim and the new events reach the bus.
+      await produced.whenShared();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const followed = await b.locate(produced.id);
+      const whole = collect(followed!);
+      await produce(produced, 5);
+      await whole.done;
+      expect(whole.events.map((e) => e.sequence)).toEqual(Array.from({ length: 66 }, (_, i) => i + 1));
+      await a.shutdown(0);
+      await b.shutdown(0);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('knows nothing of a stream nobody produced', async () => {
+    buses = makeBuses();
+    const b = new StreamRegistry({ heartbeatMs: 0, bus: buses.b });
+    expect(await b.locate('nobody-made-this')).toBeUndefined();
+    await b.shutdown(0);
+  });
+});

@@ -1,0 +1,161 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { isStreamEvent, StreamRegistry, type ResumableStream, type StreamEvent } from 'nestjs-meridian-stream';
+import { RedisStreamBus } from 'nestjs-meridian-stream/redis';
+import { TypeOrmEventStore } from 'nestjs-meridian-stream/typeorm';
+import { openTestDatabase } from '../support/databases.js';
+import { eventually } from '../support/eventually.js';
+import { PrivateRedis } from '../support/private-redis.js';
+import { redisAvailable, uniquePrefix } from '../support/redis.js';
+
+const describeIfRedis = redisAvailable() ? describe : describe.skip;
+
+function collect(stream: ResumableStream, lastEventId?: string) {
+  const events: StreamEvent[] = [];
+  let completed = false;
+  const done = new Promise<void>((resolve) =>
+    stream.observe(lastEventId, { heartbeat: false }).subscribe({
+      next: (message) => isStreamEvent(message) && events.push(message),
+      complete: () => {
+        completed = true;
+        resolve();
+      },
+    }),
+  );
+  return {
+    events,
+    done,
+    get completed() {
+      return completed;
+    },
+  };
+}
+
+describeIfRedis('the Redis bus', () => {
+  it('ends a stream whose producing instance died with the final error event, within about the lease time', async () => {
+    const keyPrefix = uniquePrefix();
+    const leaseMs = 900;
+    const doomed = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
+    const a = new StreamRegistry({
+      heartbeatMs: 0,
+      bus: new RedisStreamBus({ connection: doomed, keyPrefix, leaseMs, blockMs: 150 }),
+    });
+    const busB = new RedisStreamBus({ connection: process.env.REDIS_URL!, keyPrefix, leaseMs, blockMs: 150 });
+    const b = new StreamRegistry({ heartbeatMs: 0, bus: busB });
+    const produced = a.create();
+    for (let i = 0; i < 10; i++) produced.send({ data: i });
+    await produced.whenShared();
+    const client = collect((await b.locate(produced.id))!);
+    await eventually(() => client.events.length === 10);
+    // The instance is gone: its connection drops and nothing renews its lease any more.
+    doomed.disconnect();
+    const died = Date.now();
+    await client.done;
+    const noticedAfter = Date.now() - died;
+    const last = client.events.at(-1)!;
+    expect(last.type).toBe('error');
+    expect(JSON.parse(last.data)).toMatchObject({ status: 'failed', reason: 'producer_lost' });
+    expect(last.sequence).toBe(11);
+    expect(noticedAfter).toBeLessThan(leaseMs * 2 + 1_000);
+    await b.shutdown(0);
+    produced.cancel();
+    await a.shutdown(0);
+  });
+
+  it('sends a number of Redis commands per event that grows with instances, not with clients', async () => {
+    const admin = new Redis(process.env.REDIS_URL!);
+    const commandCount = async () => {
+      const info = await admin.info('commandstats');
+      return [...info.matchAll(/cmdstat_(\w+):calls=(\d+)/g)].reduce((sum, match) => sum + Number(match[2]), 0);
+    };
+    const run = async (clientsPerInstance: number) => {
+      const keyPrefix = uniquePrefix();
+      const registries = [0, 1, 2].map(
+        () =>
+          new StreamRegistry({
+            heartbeatMs: 0,
+            bus: new RedisStreamBus({ connection: process.env.REDIS_URL!, keyPrefix, blockMs: 1_000 }),
+          }),
+      );
+      const produced = registries[0].create();
+      const clients = [];
+      for (const registry of registries) {
+        await produced.whenShared();
+        const stream = (await registry.locate(produced.id))!;
+        for (let c = 0; c < clientsPerInstance; c++) clients.push(collect(stream));
+      }
+      const before = await commandCount();
+      for (let i = 0; i < 300; i++) {
+        produced.send({ data: i });
+        if (i % 10 === 0) await nextTurn();
+      }
+      produced.complete();
+      await Promise.all(clients.map((client) => client.done));
+      const perEvent = ((await commandCount()) - before - 1) / 301;
+      for (const client of clients) expect(client.events).toHaveLength(301);
+      await Promise.all(registries.map((registry) => registry.shutdown(0)));
+      return perEvent;
+    };
+    const few = await run(2);
+    const many = await run(100);
+    await admin.quit();
+    // Three instances: one XADD per event, plus a share of the two followers' blocking reads.
+    expect(few).toBeLessThan(4);
+    expect(many).toBeLessThan(4);
+    expect(Math.abs(many - few)).toBeLessThan(1);
+  });
+
+  it('keeps clients going through a Redis restart that lost every key, with no silent gap', async () => {
+    const redis = await new PrivateRedis().start();
+    const db = await openTestDatabase('sqlite');
+    try {
+      const store = new TypeOrmEventStore(db.dataSource);
+      const options = { connection: redis.url, keyPrefix: 'restart:', leaseMs: 3_000, blockMs: 150 };
+      const common = { heartbeatMs: 0, store, persistEveryEvents: 5, persistEveryMs: 50 };
+      const a = new StreamRegistry({ ...common, bus: new RedisStreamBus(options) });
+      const b = new StreamRegistry({ ...common, bus: new RedisStreamBus(options) });
+      const produced = a.create();
+      await produced.whenShared();
+      const producing = (async () => {
+        for (let i = 0; i < 120; i++) {
+          produced.send({ data: i });
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        produced.complete();
+      })();
+      const client = collect((await b.locate(produced.id))!);
+      await eventually(() => client.events.length >= 20);
+      await redis.kill();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await redis.start();
+      await producing;
+      await client.done;
+      const all = Array.from({ length: 121 }, (_, i) => i + 1);
+      expect(client.events.map((event) => event.sequence)).toEqual(all);
+      expect(client.events.at(-1)!.type).toBe('done');
+
+      // Redis lost what it held before the restart. An instance that joins now gets the rest
+      // from the database...
+      const c = new StreamRegistry({ ...common, bus: new RedisStreamBus(options) });
+      const fromStart = collect((await c.locate(produced.id))!);
+      await fromStart.done;
+      expect(fromStart.events.map((event) => event.sequence)).toEqual(all);
+      // ...and one without a database is told, never handed a silent gap.
+      const d = new StreamRegistry({ heartbeatMs: 0, bus: new RedisStreamBus(options) });
+      const messages: string[] = [];
+      const withoutStore = (await d.locate(produced.id))!;
+      await new Promise<void>((resolve) =>
+        withoutStore.observe(undefined, { heartbeat: false }).subscribe({
+          next: (message) => messages.push('type' in message ? message.type : 'marker'),
+          complete: resolve,
+        }),
+      );
+      expect(messages[0]).toBe('reset');
+      expect(messages.at(-1)).toBe('done');
+      await Promise.all([a.shutdown(0), b.shutdown(0), c.shutdown(0), d.shutdown(0)]);
+    } finally {
+      await redis.kill();
+      await db.close();
+    }
+  }, 30_000);
+});
