@@ -54,4 +54,6 @@ export interface StreamBus {
   follow(streamId: string, afterSequence: number, follower: BusFollower, lostEvent: () => BusEvent): () => void;
   /** Releases connections and timers. */
   shutdown(): Promise<void>;
+  /** Optional: verifies at start-up that the bus is reachable. */
+  check?(): Promise<void>;
 }

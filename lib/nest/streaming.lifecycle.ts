@@ -22,6 +22,7 @@ export class StreamingLifecycle implements OnModuleInit, BeforeApplicationShutdo
   /** Fails start-up, with a message that names the fix, when the configured store is unusable. */
   async onModuleInit(): Promise<void> {
     await this.options.store?.check?.();
+    await this.options.bus?.check?.();
   }
 
   async beforeApplicationShutdown(): Promise<void> {

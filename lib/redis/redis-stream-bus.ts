@@ -66,9 +66,25 @@ export class RedisStreamBus implements StreamBus {
     this.redis.on('ready', () => this.owned.forEach((owned, id) => this.assertOwnership(id, owned)));
   }
 
-  /** Waits until the connection is ready; fails with a message that names the URL's host when it cannot be. */
+  /** Fails, with a message that says what to check, when Redis does not answer within 5 s. */
   async check(): Promise<void> {
-    await this.redis.ping();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              'Redis did not answer PING within 5 s: check the connection (URL, host, port) given to RedisStreamBus.',
+            ),
+          ),
+        5_000,
+      );
+    });
+    try {
+      await Promise.race([this.redis.ping(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   open(streamId: string, epoch: string, stored: boolean): Promise<void> {

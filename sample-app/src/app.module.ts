@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { StreamingModule, type StreamingModuleOptions } from 'nestjs-meridian-stream';
+import { RedisStreamBus } from 'nestjs-meridian-stream/redis';
 import { TypeOrmEventStore } from 'nestjs-meridian-stream/typeorm';
 import { DataSource } from 'typeorm';
 import { typeOrmOptions } from './database.js';
@@ -20,6 +21,11 @@ export interface SampleAppConfig {
   readonly databaseUrl?: string;
   /** Overrides of the sample's StreamingModule options. */
   readonly streaming?: StreamingModuleOptions;
+  /** `redis://...`: share streams with other instances through Redis. */
+  readonly redisUrl?: string;
+  /** Redis key prefix (default `meridian:`) and producer lease (default 10 s). */
+  readonly redisPrefix?: string;
+  readonly leaseMs?: number;
 }
 
 @Module({})
@@ -35,6 +41,13 @@ export class AppModule {
           useFactory: (dataSource: DataSource) => ({
             ...SAMPLE_STREAMING_OPTIONS,
             store: new TypeOrmEventStore(dataSource),
+            bus: config.redisUrl
+              ? new RedisStreamBus({
+                  connection: config.redisUrl,
+                  keyPrefix: config.redisPrefix,
+                  leaseMs: config.leaseMs,
+                })
+              : undefined,
             ...config.streaming,
           }),
         }),

@@ -13,12 +13,17 @@ export interface SampleAppOptions {
   readonly streaming?: StreamingModuleOptions;
   /** `postgres://...`, `sqlite:<file>`; default: the embedded SQLite file. */
   readonly databaseUrl?: string;
+  /** `redis://...` for multi-instance mode; default: none (one instance). */
+  readonly redisUrl?: string;
+  readonly redisPrefix?: string;
+  readonly leaseMs?: number;
 }
 
 /** Builds the sample application on Express (default) or Fastify, not yet listening. */
 export async function createSampleApp(options: SampleAppOptions = {}): Promise<INestApplication> {
   const logger = options.logger ?? ['log', 'warn', 'error'];
-  const module = AppModule.forRoot({ databaseUrl: options.databaseUrl, streaming: options.streaming });
+  const { databaseUrl, streaming, redisUrl, redisPrefix, leaseMs } = options;
+  const module = AppModule.forRoot({ databaseUrl, streaming, redisUrl, redisPrefix, leaseMs });
   if (options.adapter === 'fastify') {
     // Loaded only when asked for, so an Express user never needs Fastify installed.
     const { FastifyAdapter } = await import('@nestjs/platform-fastify');

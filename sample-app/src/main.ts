@@ -28,11 +28,17 @@ async function main(): Promise<void> {
     adapter,
     streaming: streamingOptionsFromEnv(),
     databaseUrl: process.env.DATABASE_URL || undefined,
+    redisUrl: process.env.REDIS_URL || undefined,
+    redisPrefix: process.env.REDIS_PREFIX || undefined,
+    leaseMs: process.env.LEASE_MS ? Number(process.env.LEASE_MS) : undefined,
   });
   app.enableShutdownHooks();
   await app.listen(port, host);
+  const hide = (url: string) => url.replace(/\/\/[^@/]*@/, '//***@');
+  const database = process.env.DATABASE_URL ? hide(process.env.DATABASE_URL) : 'embedded SQLite';
+  const redis = process.env.REDIS_URL ? `, shared through ${hide(process.env.REDIS_URL)}` : '';
   console.log(
-    `nestjs-meridian-stream sample app: http://localhost:${port}/ (listening on ${host}:${port}, ${adapter})`,
+    `nestjs-meridian-stream sample app: http://localhost:${port}/ (listening on ${host}:${port}, ${adapter}, ${database}${redis})`,
   );
 }
 

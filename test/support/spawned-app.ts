@@ -42,7 +42,15 @@ export async function spawnSampleApp(env: Record<string, string> = {}, nodeArgs:
   const child = spawn(process.execPath, [...nodeArgs, MAIN], {
     cwd: ROOT,
     // A SQLite file of its own unless the test names a database: never the developer's.
-    env: { ...process.env, DATABASE_URL: defaultDatabase(), PORT: String(port), HOST: '127.0.0.1', ...env },
+    // No Redis either unless asked for: CI sets REDIS_URL for the suites that want it.
+    env: {
+      ...process.env,
+      DATABASE_URL: defaultDatabase(),
+      REDIS_URL: '',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -1,0 +1,101 @@
+import { SseReader } from '../support/sse-reader.js';
+import { createStream } from '../support/sample-app.js';
+import { redisAvailable, uniquePrefix } from '../support/redis.js';
+import { spawnSampleApp, type SpawnedApp } from '../support/spawned-app.js';
+
+const describeIfRedis = redisAvailable() ? describe : describe.skip;
+const sequenceOf = (id: string) => Number(id.split('-')[1]);
+
+/** mulberry32, so a failing run can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * One reader that keeps moving: reads a few events from one instance, drops, and resumes on a
+ * random other instance with its Last-Event-ID, until the stream's final event.
+ */
+async function wander(
+  apps: SpawnedApp[],
+  path: string,
+  random: () => number,
+): Promise<{ sequences: number[]; last: string }> {
+  const sequences: number[] = [];
+  let lastId: string | undefined;
+  let instance = Math.floor(random() * apps.length);
+  for (let hop = 0; hop < 50; hop++) {
+    const reader = new SseReader(`${apps[instance].baseUrl}${path}`, lastId ? { 'last-event-id': lastId } : {});
+    const quota = 5 + Math.floor(random() * 40);
+    await reader.waitFor((r) => r.ended || r.events.length >= quota, 20_000);
+    reader.destroy();
+    await reader.done;
+    for (const event of reader.events) sequences.push(sequenceOf(event.id!));
+    lastId = reader.lastEventId ?? lastId;
+    const final = reader.events.at(-1);
+    if (final && ['done', 'error', 'cancelled'].includes(final.event!)) return { sequences, last: final.event! };
+    instance = (instance + 1 + Math.floor(random() * (apps.length - 1))) % apps.length;
+  }
+  throw new Error('too many hops');
+}
+
+describeIfRedis('three sample-app processes sharing streams through Redis', () => {
+  const apps: SpawnedApp[] = [];
+  beforeAll(async () => {
+    const env = {
+      REDIS_URL: process.env.REDIS_URL!,
+      REDIS_PREFIX: uniquePrefix(),
+      LEASE_MS: '1500',
+      // One database for all instances when there is one; else each keeps its own file.
+      ...(process.env.MERIDIAN_SERVICE_POSTGRES === 'up' ? { DATABASE_URL: process.env.DATABASE_URL! } : {}),
+    };
+    for (let i = 0; i < 3; i++) apps.push(await spawnSampleApp(env));
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(apps.map((app) => app.stop('SIGKILL')));
+  });
+
+  it('every client sees exactly the full sequence while hopping between instances', async () => {
+    const random = prng(42);
+    const streams = await Promise.all(apps.map((app) => createStream(app.baseUrl, { events: 150, intervalMs: 10 })));
+    const runs = streams.flatMap(({ id }) => Array.from({ length: 8 }, () => wander(apps, `/streams/${id}`, random)));
+    const results = await Promise.all(runs);
+    for (const result of results) {
+      expect(result.last).toBe('done');
+      expect(result.sequences).toEqual(Array.from({ length: 151 }, (_, i) => i + 1));
+    }
+  }, 90_000);
+
+  it('when one instance is SIGKILLed, its streams end with the error event on the others; the rest go on', async () => {
+    const [victim, ...survivors] = apps;
+    const doomed = await createStream(victim.baseUrl, { events: 10_000, intervalMs: 20 });
+    const healthy = await createStream(survivors[0].baseUrl, { events: 120, intervalMs: 20 });
+    const path = (url: string) => new URL(url).pathname;
+    const orphans = survivors.map((app) => new SseReader(`${app.baseUrl}${path(doomed.url)}`));
+    const others = survivors.map((app) => new SseReader(`${app.baseUrl}${path(healthy.url)}`));
+    await Promise.all(orphans.map((reader) => reader.waitFor((r) => r.events.length >= 5)));
+    await victim.stop('SIGKILL');
+    const killedAt = Date.now();
+    await Promise.all(orphans.map((reader) => reader.done));
+    const noticedAfter = Date.now() - killedAt;
+    for (const reader of orphans) {
+      const last = reader.events.at(-1)!;
+      expect(last.event).toBe('error');
+      expect(JSON.parse(last.data)).toMatchObject({ status: 'failed', reason: 'producer_lost' });
+      const sequences = reader.events.map((event) => sequenceOf(event.id!));
+      expect(sequences).toEqual(Array.from({ length: sequences.length }, (_, i) => i + 1));
+    }
+    // Within about the lease (1.5 s here), plus a blocking read and a confirmation.
+    expect(noticedAfter).toBeLessThan(6_000);
+    await Promise.all(others.map((reader) => reader.done));
+    for (const reader of others) {
+      expect(reader.events.at(-1)!.event).toBe('done');
+      expect(reader.events).toHaveLength(121);
+    }
+  }, 60_000);
+});
