@@ -12,11 +12,11 @@
  *
  *   npm run bench:catchup            (EVENTS=100000 SIZE=100 by default)
  */
-import http from 'node:http';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnSampleApp, type SpawnedApp } from '../test/support/spawned-app.js';
+import { readStream } from './sse-client.js';
 
 const EVENTS = Number(process.env.EVENTS ?? 100_000);
 const SIZE = Number(process.env.SIZE ?? 100);
@@ -29,35 +29,6 @@ interface Memory {
 
 async function stats(app: SpawnedApp, gc = false): Promise<{ memory: Memory; byState: Record<string, number> }> {
   return (await (await fetch(`${app.baseUrl}/stats${gc ? '?gc=1' : ''}`)).json()) as never;
-}
-
-/** Reads an SSE response counting events and bytes, keeping nothing. */
-function readCounting(url: string): Promise<{ events: number; bytes: number; lastId: string }> {
-  return new Promise((resolve, reject) => {
-    let events = 0;
-    let bytes = 0;
-    let lastId = '';
-    let tail = '';
-    http
-      .get(url, { agent: false }, (response) => {
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => {
-          bytes += Buffer.byteLength(chunk);
-          const text = tail + chunk;
-          let index = 0;
-          let next: number;
-          while ((next = text.indexOf('\n', index)) >= 0) {
-            const line = text.slice(index, next);
-            if (line.startsWith('data:')) events++;
-            else if (line.startsWith('id: ')) lastId = line.slice(4);
-            index = next + 1;
-          }
-          tail = text.slice(index);
-        });
-        response.on('end', () => resolve({ events, bytes, lastId }));
-      })
-      .on('error', reject);
-  });
 }
 
 async function run(mode: 'database' | 'memory', databaseUrl: string, events: number) {
@@ -86,7 +57,7 @@ async function run(mode: 'database' | 'memory', databaseUrl: string, events: num
       }
     })();
     const started = performance.now();
-    const result = await readCounting(url);
+    const result = await readStream(url);
     const seconds = (performance.now() - started) / 1000;
     reading = false;
     await sampler;
