@@ -2,20 +2,10 @@ import { SseReader } from '../support/sse-reader.js';
 import { createStream } from '../support/sample-app.js';
 import { redisAvailable, uniquePrefix } from '../support/redis.js';
 import { spawnSampleApp, type SpawnedApp } from '../support/spawned-app.js';
+import { mulberry32 } from '../support/prng.js';
 
 const describeIfRedis = redisAvailable() ? describe : describe.skip;
 const sequenceOf = (id: string) => Number(id.split('-')[1]);
-
-/** mulberry32, so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * One reader that keeps moving: reads a few events from one instance, drops, and resumes on a
@@ -61,7 +51,7 @@ describeIfRedis('three sample-app processes sharing streams through Redis', () =
   });
 
   it('every client sees exactly the full sequence while hopping between instances', async () => {
-    const random = prng(42);
+    const random = mulberry32(42);
     const streams = await Promise.all(apps.map((app) => createStream(app.baseUrl, { events: 150, intervalMs: 10 })));
     const runs = streams.flatMap(({ id }) => Array.from({ length: 8 }, () => wander(apps, `/streams/${id}`, random)));
     const results = await Promise.all(runs);

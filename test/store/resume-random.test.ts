@@ -2,19 +2,8 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isStreamEvent, StreamRegistry, type EventStore, type ResumableStream } from 'nestjs-meridian-stream';
 import { TypeOrmEventStore } from 'nestjs-meridian-stream/typeorm';
 import type { Subscription } from 'rxjs';
-import { databaseKinds, openTestDatabase, type TestDatabase } from '../support/databases.js';
-
-/** mulberry32: a small seeded PRNG, so that a failing schedule can be replayed by its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { databaseKinds, useStore } from '../support/databases.js';
+import { mulberry32 } from '../support/prng.js';
 
 /** One reader across its reconnects: what it saw, where it started, whether it was told of a reset. */
 class LogicalClient {
@@ -50,7 +39,7 @@ class LogicalClient {
 }
 
 async function runSchedule(store: EventStore, seed: number): Promise<void> {
-  const random = prng(seed);
+  const random = mulberry32(seed);
   const pick = (n: number) => Math.floor(random() * n);
   const registry = new StreamRegistry({
     store,
@@ -103,13 +92,8 @@ async function runSchedule(store: EventStore, seed: number): Promise<void> {
 }
 
 describe.each(databaseKinds())('random reconnects while persist-and-clear runs (%s)', (kind) => {
-  let db: TestDatabase;
   let store: TypeOrmEventStore;
-  beforeAll(async () => {
-    db = await openTestDatabase(kind);
-    store = new TypeOrmEventStore(db.dataSource);
-  });
-  afterAll(() => db.close());
+  useStore(kind, (opened) => (store = opened.store));
 
   const seeds = Array.from({ length: kind === 'sqlite' ? 150 : 60 }, (_, i) => 1_000 + i);
   it(`every client ends with exactly its sequence, across ${seeds.length} seeded schedules`, async () => {

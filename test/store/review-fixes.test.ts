@@ -1,6 +1,6 @@
 import { isStreamEvent, StreamLimitError, StreamRegistry, type ResumableStream } from 'nestjs-meridian-stream';
 import { TypeOrmEventStore } from 'nestjs-meridian-stream/typeorm';
-import { databaseKinds, openTestDatabase, type TestDatabase } from '../support/databases.js';
+import { databaseKinds, useStore, type TestDatabase } from '../support/databases.js';
 import { eventually } from '../support/eventually.js';
 
 const manual = { heartbeatMs: 0, persistEveryEvents: 0, persistEveryMs: 0 };
@@ -18,11 +18,7 @@ function collectTypes(stream: ResumableStream, lastEventId?: string): Promise<st
 describe.each(databaseKinds())('what the store must never lose (%s)', (kind) => {
   let db: TestDatabase;
   let store: TypeOrmEventStore;
-  beforeAll(async () => {
-    db = await openTestDatabase(kind);
-    store = new TypeOrmEventStore(db.dataSource);
-  });
-  afterAll(() => db.close());
+  useStore(kind, (opened) => ({ db, store } = opened));
 
   it('retries a failed final write, and keeps the stream until it is stored', async () => {
     const registry = new StreamRegistry({ ...manual, store, retentionMs: 200 });

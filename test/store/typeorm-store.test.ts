@@ -1,6 +1,6 @@
 import { StreamAlreadyExistsError, StreamRegistry, type StreamEvent } from 'nestjs-meridian-stream';
 import { StoreSequenceError, TypeOrmEventStore } from 'nestjs-meridian-stream/typeorm';
-import { databaseKinds, openTestDatabase, type TestDatabase } from '../support/databases.js';
+import { databaseKinds, useStore, type TestDatabase } from '../support/databases.js';
 
 function event(epoch: string, sequence: number, data = `d${sequence}`): StreamEvent {
   return { id: `${epoch}-${sequence}`, type: 'message', data, sequence, epoch, bytes: data.length };
@@ -16,11 +16,7 @@ const meta = (streamId: string, epoch: string, lastSequence: number) => ({
 describe.each(databaseKinds())('TypeOrmEventStore on %s', (kind) => {
   let db: TestDatabase;
   let store: TypeOrmEventStore;
-  beforeAll(async () => {
-    db = await openTestDatabase(kind);
-    store = new TypeOrmEventStore(db.dataSource);
-  });
-  afterAll(() => db.close());
+  useStore(kind, (opened) => ({ db, store } = opened));
 
   it('appends in order, reads back in pages, and keeps the metadata', async () => {
     await store.append(

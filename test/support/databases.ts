@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DataSource } from 'typeorm';
-import { meridianStreamEntities, meridianStreamMigrations } from 'nestjs-meridian-stream/typeorm';
+import { meridianStreamEntities, meridianStreamMigrations, TypeOrmEventStore } from 'nestjs-meridian-stream/typeorm';
 
 export type DatabaseKind = 'sqlite' | 'postgres';
 
@@ -63,4 +63,20 @@ export async function openTestDatabase(kind: DatabaseKind): Promise<TestDatabase
       await admin.destroy();
     },
   };
+}
+
+/**
+ * Registers beforeAll/afterAll for a suite that needs a migrated database of `kind` and the
+ * TypeORM store on it, handing both to `assign` once they are open.
+ */
+export function useStore(
+  kind: DatabaseKind,
+  assign: (opened: { db: TestDatabase; store: TypeOrmEventStore }) => void,
+): void {
+  let db: TestDatabase | undefined;
+  beforeAll(async () => {
+    db = await openTestDatabase(kind);
+    assign({ db, store: new TypeOrmEventStore(db.dataSource) });
+  });
+  afterAll(() => db?.close());
 }

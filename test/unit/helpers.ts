@@ -2,17 +2,7 @@ import type { Observable } from 'rxjs';
 import type { ClientEndReason, ClientSink } from '../../lib/core/stream-client.js';
 import { isStreamEvent, type SseMessage, type StreamEvent } from '../../lib/core/stream-event.js';
 
-/** A tiny seeded PRNG (mulberry32): same seed, same sequence of numbers in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from '../support/prng.js';
 
 /** Subscribes and records every message and whether/how it ended. */
 export function record(observable: Observable<SseMessage>) {
