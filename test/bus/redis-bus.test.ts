@@ -10,6 +10,19 @@ import { redisAvailable, uniquePrefix } from '../support/redis.js';
 
 const describeIfRedis = redisAvailable() ? describe : describe.skip;
 
+/** Redis Cluster's key slot: CRC16 (XMODEM) of the hash tag, or of the whole key, mod 16384. */
+function clusterSlot(key: string): number {
+  const open = key.indexOf('{');
+  const close = open >= 0 ? key.indexOf('}', open + 1) : -1;
+  const hashed = close > open + 1 ? key.slice(open + 1, close) : key;
+  let crc = 0;
+  for (const byte of Buffer.from(hashed)) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
+}
+
 function collect(stream: ResumableStream, lastEventId?: string) {
   const events: StreamEvent[] = [];
   let completed = false;
@@ -60,6 +73,38 @@ describeIfRedis('the Redis bus', () => {
     await b.shutdown(0);
     produced.cancel();
     await a.shutdown(0);
+  });
+
+  it('keeps a finished stream in Redis for its retention only: keys hash-tagged by stream id, lease released', async () => {
+    const keyPrefix = uniquePrefix();
+    const registry = new StreamRegistry({
+      heartbeatMs: 0,
+      retentionMs: 60_000,
+      bus: new RedisStreamBus({ connection: process.env.REDIS_URL!, keyPrefix }),
+    });
+    const admin = new Redis(process.env.REDIS_URL!);
+    try {
+      const stream = registry.create();
+      await stream.whenShared();
+      const base = `${keyPrefix}{${stream.id}}`;
+      expect(await admin.hgetall(`${base}:meta`)).toMatchObject({ epoch: stream.epoch, status: 'running' });
+      expect(await admin.pttl(`${base}:lease`)).toBeGreaterThan(0);
+      stream.send({ data: 1 });
+      stream.complete();
+      await eventually(async () => (await admin.exists(`${base}:lease`)) === 0);
+      for (const key of [`${base}:meta`, `${base}:events`]) {
+        const ttl = await admin.pttl(key);
+        expect([key, ttl > 50_000 && ttl <= 60_000]).toEqual([key, true]);
+      }
+      expect(await admin.hget(`${base}:meta`, 'status')).toBe('completed');
+      expect(await admin.xlen(`${base}:events`)).toBe(2);
+      // Every key of one stream hashes to one Redis Cluster slot (and untagged keys would not).
+      expect(new Set(['meta', 'events', 'lease'].map((k) => clusterSlot(`${base}:${k}`))).size).toBe(1);
+      expect(clusterSlot(`${keyPrefix}${stream.id}:meta`)).not.toBe(clusterSlot(`${keyPrefix}${stream.id}:events`));
+    } finally {
+      await admin.quit();
+      await registry.shutdown(0);
+    }
   });
 
   it('sends a number of Redis commands per event that grows with instances, not with clients', async () => {
