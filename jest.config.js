@@ -12,7 +12,4 @@ export default {
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   testTimeout: 30_000,
   globalSetup: '<rootDir>/test/global-setup.ts',
-  // The Redis suites shut every bus down, yet a closing socket can outlive Jest's one-second
-  // check; a leaked handle must never hang CI. (See the closing notes: still to pin down.)
-  forceExit: true,
 };

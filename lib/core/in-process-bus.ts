@@ -34,6 +34,7 @@ export class InProcessStreamBus implements StreamBus {
     const channel = this.channels.get(streamId);
     if (!channel) return;
     channel.persistedThrough = Math.max(channel.persistedThrough, throughSequence);
+    for (const follower of channel.followers) follower.stored?.(channel.persistedThrough);
     channel.events = channel.events.filter((event) => event.sequence > channel.persistedThrough);
   }
 

@@ -23,6 +23,10 @@ export interface BusFollower {
   event(event: BusEvent): void;
   /** The bus lost events after `afterSequence` (its data was lost): they must come from elsewhere. */
   gap(afterSequence: number, nextSequence: number): void;
+  /** The producer has stored every event up to this sequence (older ones can come from the store). */
+  stored?(throughSequence: number): void;
+  /** How long the bus keeps the stream once a follower had to end it. */
+  readonly retentionMs?: number;
 }
 
 /**

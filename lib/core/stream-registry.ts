@@ -184,7 +184,8 @@ export class StreamRegistry {
   remove(id: string): boolean {
     const stream = this.streams.get(id);
     if (!stream) return false;
-    stream.cancel('removed');
+    // A follower is only a local copy: let go of it; the stream goes on where it is produced.
+    if (!stream.follower) stream.cancel('removed');
     stream.disconnectAll('unsubscribed');
     stream.dispose();
     clearTimeout(this.retentionTimers.get(id));
@@ -222,7 +223,7 @@ export class StreamRegistry {
   async shutdown(graceMs = 5_000): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const running = [...this.streams.values()].filter((stream) => !stream.isFinished);
+    const running = [...this.streams.values()].filter((stream) => !stream.isFinished && !stream.follower);
     if (running.length > 0) this.logger.log(`Shutting down: cancelling ${running.length} running stream(s).`);
     for (const stream of running) stream.cancel('shutdown');
     const deadline = Date.now() + graceMs;

@@ -420,12 +420,13 @@ export class ResumableStream {
       }),
       final: 'failed',
     });
-    this.unfollow = bus.follow(
-      this.id,
-      this.sequence,
-      { event: (e) => this.ingest(e), gap: (a, n) => this.skipTo(a, n) },
-      lost,
-    );
+    const follower = {
+      event: (event: BusEvent) => this.ingest(event),
+      gap: (after: number, next: number) => this.skipTo(after, next),
+      stored: (through: number) => this.storedThrough(through),
+      retentionMs: this.options.retentionMs,
+    };
+    this.unfollow = bus.follow(this.id, this.sequence, follower, lost);
   }
 
   private assertProducedHere(what: string): void {

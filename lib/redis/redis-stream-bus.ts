@@ -46,6 +46,7 @@ export class RedisStreamBus implements StreamBus {
   private readonly logger: StreamLogger;
   private readonly owned = new Map<string, Owned>();
   private readonly followers = new Set<() => void>();
+  private closed = false;
 
   constructor(options: RedisStreamBusOptions) {
     const { connection } = options;
@@ -156,6 +157,8 @@ export class RedisStreamBus implements StreamBus {
     connection.on('error', () => undefined);
     let stopped = false;
     const stop = () => {
+      // Once only: ioredis leaves a timer behind when disconnect() runs twice.
+      if (stopped) return;
       stopped = true;
       this.followers.delete(stop);
       connection.disconnect();
@@ -178,19 +181,24 @@ export class RedisStreamBus implements StreamBus {
           )) as XReadReply;
           if (stopped) return;
           if (!reply) {
-            // Nothing for a while: is the producer still there?
+            // Nothing for a while: how far is it stored, and is the producer still there?
+            await this.reportStored(keys.meta, follower);
             if ((await this.redis.exists(keys.lease)) === 1) {
               leaseMissingSince = undefined;
             } else if (leaseMissingSince === undefined) {
               leaseMissingSince = Date.now();
             } else if (Date.now() - leaseMissingSince >= this.leaseMs / 3) {
-              await this.declareLost(keys.events, lostEvent());
+              await this.declareLost(keys, lostEvent(), follower.retentionMs ?? 300_000);
             }
             continue;
           }
           for (const [id, fields] of reply[0][1]) {
             const event = toBusEvent(id, fields);
-            if (event.sequence > last + 1) follower.gap(last, event.sequence);
+            if (event.sequence > last + 1) {
+              // Redis lost events: the store may have them, if the producer stored them.
+              await this.reportStored(keys.meta, follower);
+              follower.gap(last, event.sequence);
+            }
             last = event.sequence;
             follower.event(event);
             if (event.final) return stop();
@@ -206,6 +214,9 @@ export class RedisStreamBus implements StreamBus {
   }
 
   async shutdown(): Promise<void> {
+    // Once only: closing a closed ioredis client leaves a timer behind.
+    if (this.closed) return;
+    this.closed = true;
     for (const [id, owned] of this.owned) {
       clearInterval(owned.lease);
       this.owned.delete(id);
@@ -246,15 +257,50 @@ export class RedisStreamBus implements StreamBus {
   }
 
   /** Appends the final event for a producer that is gone; exactly once, whoever notices first. */
-  private async declareLost(eventsKey: string, event: BusEvent): Promise<void> {
+  private async declareLost(
+    keys: { events: string; meta: string; lease: string },
+    event: BusEvent,
+    retentionMs: number,
+  ): Promise<void> {
     try {
-      await this.redis.xadd(eventsKey, `${event.sequence}-0`, 't', event.type, 'd', event.data, 'f', event.final!);
-      this.logger.warn(`Stream behind ${eventsKey}: its producer's lease ran out; ended it with a final error event.`);
+      // The lease check and the append in one atomic script: a producer that renewed its lease
+      // in between is never declared lost.
+      const appended = await this.redis.eval(
+        DECLARE_LOST,
+        3,
+        keys.lease,
+        keys.events,
+        keys.meta,
+        `${event.sequence}-0`,
+        event.type,
+        event.data,
+        event.final!,
+        String(retentionMs),
+      );
+      if (appended)
+        this.logger.warn(
+          `Stream behind ${keys.events}: its producer's lease ran out; ended it with a final error event.`,
+        );
     } catch {
       // Another instance was first, or the producer got its event in: either way it will be read.
     }
   }
+
+  private async reportStored(metaKey: string, follower: BusFollower): Promise<void> {
+    const stored = await this.redis.hget(metaKey, 'persistedThrough');
+    if (stored !== null) follower.stored?.(Number(stored));
+  }
 }
+
+/** KEYS: lease, events, meta. ARGV: entry id, type, data, final state, retention ms. */
+const DECLARE_LOST = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('XADD', KEYS[2], ARGV[1], 't', ARGV[2], 'd', ARGV[3], 'f', ARGV[4])
+redis.call('HSET', KEYS[3], 'status', ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+return 1
+`;
 
 function toBusEvent(id: string, fields: string[]): BusEvent {
   const values: Record<string, string> = {};

@@ -11,6 +11,7 @@ import {
 import { RedisStreamBus } from 'nestjs-meridian-stream/redis';
 import { TypeOrmEventStore } from 'nestjs-meridian-stream/typeorm';
 import { openTestDatabase, type TestDatabase } from '../support/databases.js';
+import { eventually } from '../support/eventually.js';
 import { redisAvailable, uniquePrefix } from '../support/redis.js';
 
 /** Two instances' buses: one shared object in process, or two Redis connections. */
@@ -122,6 +123,53 @@ describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBus
       expect(whole.events.map((e) => e.sequence)).toEqual(Array.from({ length: 66 }, (_, i) => i + 1));
       await a.shutdown(0);
       await b.shutdown(0);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('lets go of a follower of a running stream on remove() and shutdown(); the stream goes on', async () => {
+    buses = makeBuses();
+    const a = new StreamRegistry({ heartbeatMs: 0, bus: buses.a });
+    const b = new StreamRegistry({ heartbeatMs: 0, bus: buses.b });
+    const produced = a.create();
+    produced.send({ data: 1 });
+    await produced.whenShared();
+    expect((await b.locate(produced.id))?.follower).toBe(true);
+    expect(b.remove(produced.id)).toBe(true);
+    expect((await b.locate(produced.id))?.follower).toBe(true);
+    await expect(b.shutdown(0)).resolves.toBeUndefined();
+    expect(produced.state).toBe('running');
+    produced.send({ data: 2 });
+    produced.complete();
+    await a.shutdown(0);
+  });
+
+  it('a follower learns how far the producer stored: old positions come from the store, not a reset', async () => {
+    buses = makeBuses();
+    const db = await openTestDatabase('sqlite');
+    try {
+      const store = new TypeOrmEventStore(db.dataSource);
+      const options = { heartbeatMs: 0, store, bufferMaxEvents: 10, persistEveryEvents: 5, persistEveryMs: 0 };
+      const a = new StreamRegistry({ ...options, bus: buses.a });
+      const b = new StreamRegistry({ ...options, bus: buses.b });
+      const produced = a.create();
+      produced.send({ data: 0 });
+      await produced.whenShared();
+      const followed = (await b.locate(produced.id))!;
+      for (let i = 1; i < 60; i++) {
+        produced.send({ data: i });
+        if (i % 5 === 0) await nextTurn();
+      }
+      // Stored by the producer; the follower hears of it (in process at once, over Redis when idle).
+      await eventually(() => produced.persistedThrough >= 55);
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      const resumed = collect(followed, `${produced.epoch}-5`);
+      produced.complete();
+      await resumed.done;
+      expect(resumed.messages.some((message) => 'type' in message && message.type === 'reset')).toBe(false);
+      expect(resumed.events.map((e) => e.sequence)).toEqual(Array.from({ length: 56 }, (_, i) => i + 6));
+      await Promise.all([a.shutdown(0), b.shutdown(0)]);
     } finally {
       await db.close();
     }
