@@ -187,7 +187,9 @@ export class RedisStreamBus implements StreamBus {
               leaseMissingSince = undefined;
             } else if (leaseMissingSince === undefined) {
               leaseMissingSince = Date.now();
-            } else if (Date.now() - leaseMissingSince >= this.leaseMs / 3) {
+            } else if (Date.now() - leaseMissingSince >= Math.min(this.leaseMs / 3, this.blockMs)) {
+              // Missing on two looks one blocking read apart: a producer that reconnects after a
+              // Redis restart has asserted its lease again by then.
               await this.declareLost(keys, lostEvent(), follower.retentionMs ?? 300_000);
             }
             continue;
