@@ -1,6 +1,5 @@
 import type { EventStore } from './event-store.js';
 import { restoreEvent } from './event-store.js';
-import { formatEventId } from './event-id.js';
 import type { StreamLogger } from './logger.js';
 import type { CatchupEvent, ResolvedStreamOptions } from './options.js';
 import { assertSseField, serializeData } from './sse-format.js';
@@ -42,14 +41,6 @@ export class StreamHistory {
   private fromCatchup(event: CatchupEvent): StreamEvent {
     const type = event.type ?? this.options.eventTypes.message;
     assertSseField('type', type);
-    const data = serializeData(event.data);
-    return Object.freeze({
-      id: formatEventId(this.epoch, event.sequence),
-      type,
-      data,
-      sequence: event.sequence,
-      epoch: this.epoch,
-      bytes: Buffer.byteLength(data),
-    });
+    return restoreEvent({ sequence: event.sequence, type, data: serializeData(event.data) }, this.epoch);
   }
 }

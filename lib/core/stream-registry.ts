@@ -8,6 +8,7 @@ import {
   StreamNotFoundError,
 } from './errors.js';
 import type { EventStore } from './event-store.js';
+import { parseEventId } from './event-id.js';
 import type { StreamBus } from './stream-bus.js';
 import { SILENT_LOGGER, type StreamLogger } from './logger.js';
 import { resolveStreamOptions, type ResolvedStreamOptions, type StreamOptions } from './options.js';
@@ -294,8 +295,15 @@ export class StreamRegistry {
    * yet (it is in flight): wait for it briefly rather than answer "ahead of the stream".
    */
   private async catchUpWith(stream: ResumableStream, lastEventId: string): Promise<void> {
-    const match = /-(\d+)$/.exec(lastEventId);
-    const wanted = match ? Number(match[1]) : 0;
+    let wanted: number;
+    try {
+      const position = parseEventId(lastEventId);
+      // Another epoch is a reset, not an id in flight; a malformed id is the guard's 400.
+      if (position.epoch !== stream.epoch) return;
+      wanted = position.sequence;
+    } catch {
+      return;
+    }
     const deadline = Date.now() + 2_000;
     while (stream.lastSequence < wanted && !stream.isFinished && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 10));
