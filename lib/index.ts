@@ -50,8 +50,15 @@ export { LastEventId, readLastEventId } from './nest/last-event-id.js';
 export { ResumableSse, StreamIdParam, type ResumableSseOptions } from './nest/streaming.decorators.js';
 export { SseConnectionTracker } from './nest/sse-connection-tracker.js';
 export { LAST_EVENT_ID_HEADER, LAST_EVENT_ID_QUERY } from './nest/streaming.constants.js';
-export { runWithFlowControl, currentFlowControl, type FlowControl } from './core/flow-control.js';
-export { StreamFlowInterceptor, responseFlowControl } from './nest/stream-flow.interceptor.js';
+export { runWithFlowControl, currentFlowControl, type FlowControl, type FrameWriter } from './core/flow-control.js';
+export {
+  StreamFlowInterceptor,
+  DirectSseInterceptor,
+  responseFlowControl,
+  directResponseFlowControl,
+  DIRECT_HIGH_WATER_BYTES,
+} from './nest/stream-flow.interceptor.js';
+export { formatSseMessage } from './core/sse-frame.js';
 export type { BusEvent, BusFollower, BusStreamInfo, StreamBus } from './core/stream-bus.js';
 export { InProcessStreamBus } from './core/in-process-bus.js';
 export type { FollowedStreamState } from './core/stream.js';

@@ -12,6 +12,23 @@ export interface FlowControl {
   onceWritable(listener: () => void): () => void;
   /** The client was cut for being too slow: drop the connection now (queued data would keep it open). */
   abort(): void;
+  /**
+   * Set by transports that take SSE frames directly (the NestJS `DirectSseInterceptor`): the
+   * engine then writes each event's shared, pre-framed bytes to the connection itself, and the
+   * Observable returned by `observe()` emits nothing and completes when the client ends.
+   */
+  readonly frames?: FrameWriter;
+}
+
+/** A connection that takes whole SSE frames. */
+export interface FrameWriter {
+  /**
+   * Calls `listener` once frames may be written (the response head is out), never synchronously;
+   * returns a function that cancels.
+   */
+  whenOpen(listener: () => void): () => void;
+  /** Writes one whole frame; `isBackedUp()` then tells whether to wait for `onceWritable()`. */
+  write(frame: Buffer): void;
 }
 
 const ambient = new AsyncLocalStorage<FlowControl>();

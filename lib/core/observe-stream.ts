@@ -1,6 +1,7 @@
 import { Observable } from 'rxjs';
 import { currentFlowControl, type FlowControl } from './flow-control.js';
 import { HEARTBEAT } from './heartbeat.js';
+import { attachDirectClient } from './observe-direct.js';
 import type { StreamClient, ClientSink } from './stream-client.js';
 import type { SseMessage } from './stream-event.js';
 
@@ -39,6 +40,9 @@ export function observeStream(
 ): Observable<SseMessage> {
   return new Observable<SseMessage>((subscriber) => {
     const flow = options.flowControl ?? currentFlowControl();
+    if (flow?.frames) {
+      return attachDirectClient(source, lastEventId, flow, flow.frames, subscriber, options.heartbeat !== false);
+    }
     let budget = BURST_BYTES;
     let cancelWait: (() => void) | undefined;
     let writing = false;

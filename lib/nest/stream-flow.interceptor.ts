@@ -1,6 +1,7 @@
 import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { Observable } from 'rxjs';
 import { runWithFlowControl, type FlowControl } from '../core/flow-control.js';
+import { responseFrameWriter, type FrameResponse } from './response-frame-writer.js';
 
 interface RawResponse {
   readonly writableNeedDrain: boolean;
@@ -10,46 +11,90 @@ interface RawResponse {
   destroy(): unknown;
 }
 
+/**
+ * Bytes a directly written response may hold unsent before a client is paused. Above Node's
+ * 16 KiB write threshold so that a burst goes out in one corked write, small enough that a
+ * stalled client costs little.
+ */
+export const DIRECT_HIGH_WATER_BYTES = 64 * 1024;
+
 /** Backpressure of a Node.js HTTP response, for the stream engine. */
 export function responseFlowControl(response: RawResponse): FlowControl {
   return {
     isBackedUp: () => response.writableNeedDrain || response.destroyed,
-    onceWritable: (listener) => {
-      // A turn of the event loop first, so that what Nest queued reaches the socket and the
-      // next look at writableNeedDrain means something.
-      let immediate: NodeJS.Immediate | undefined;
-      const later = () => {
-        immediate = setImmediate(listener);
-      };
-      if (!response.writableNeedDrain) {
-        later();
-        return () => clearImmediate(immediate);
-      }
-      response.once('drain', later);
-      return () => {
-        response.off('drain', later);
-        clearImmediate(immediate);
-      };
-    },
+    onceWritable: (listener) => onceWritable(response, listener),
     abort: () => response.destroy(),
   };
+}
+
+/** Backpressure of a response the engine writes frames to itself (see `DirectSseInterceptor`). */
+export function directResponseFlowControl(response: RawResponse & FrameResponse): FlowControl {
+  return {
+    isBackedUp: () => response.writableLength >= DIRECT_HIGH_WATER_BYTES || response.destroyed,
+    onceWritable: (listener) => onceWritable(response, listener),
+    abort: () => response.destroy(),
+    frames: responseFrameWriter(response),
+  };
+}
+
+function onceWritable(response: RawResponse, listener: () => void): () => void {
+  // A turn of the event loop first, so that what was queued reaches the socket and the next look
+  // at the backlog means something.
+  let immediate: NodeJS.Immediate | undefined;
+  const later = () => {
+    immediate = setImmediate(listener);
+  };
+  if (!response.writableNeedDrain) {
+    later();
+    return () => clearImmediate(immediate);
+  }
+  response.once('drain', later);
+  return () => {
+    response.off('drain', later);
+    clearImmediate(immediate);
+  };
+}
+
+function rawResponseOf(context: ExecutionContext): (RawResponse & FrameResponse) | undefined {
+  if (context.getType() !== 'http') return undefined;
+  const response = context.switchToHttp().getResponse<{ raw?: RawResponse } & Partial<RawResponse>>();
+  const raw = (response?.raw ?? response) as (RawResponse & FrameResponse) | undefined;
+  return typeof raw?.once === 'function' ? raw : undefined;
+}
+
+function withFlowControl(flow: FlowControl, next: CallHandler): Observable<unknown> {
+  // Nest binds the handler's subscription to the async context in which handle() is called.
+  return new Observable((subscriber) => runWithFlowControl(flow, () => next.handle().subscribe(subscriber)));
 }
 
 /**
  * Gives streams returned by an `@Sse()` handler the backpressure of the HTTP response: catch-up
  * of any size is paced by the socket (Nest would otherwise queue all of it and drop the client
  * past `maxPendingDataLength`), and a client that stops reading is cut after
- * `maxClientBacklogBytes` of missed live events, its queued data released. `@ResumableSse()`
- * applies it.
+ * `maxClientBacklogBytes` of missed live events, its queued data released. Events still travel
+ * through Nest's `@Sse()` pipeline, so interceptors that map them see them.
+ * `@ResumableSse(path, { pipeline: 'nest' })` applies it.
  */
 @Injectable()
 export class StreamFlowInterceptor implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const response = context.switchToHttp().getResponse<{ raw?: RawResponse } & Partial<RawResponse>>();
-    const raw = (response?.raw ?? response) as RawResponse | undefined;
-    if (context.getType() !== 'http' || typeof raw?.once !== 'function') return next.handle();
-    const flow = responseFlowControl(raw);
-    // Nest binds the handler's subscription to the async context in which handle() is called.
-    return new Observable((subscriber) => runWithFlowControl(flow, () => next.handle().subscribe(subscriber)));
+    const raw = rawResponseOf(context);
+    return raw ? withFlowControl(responseFlowControl(raw), next) : next.handle();
+  }
+}
+
+/**
+ * The fast path, applied by `@ResumableSse()`: the stream returned by the `@Sse()` handler writes
+ * each event's frame, made once and shared by every client, straight to the response, paced by
+ * its backpressure, corked per event-loop turn. Guards, pipes, exception filters, Nest's SSE
+ * headers, disconnect handling and shutdown work as with any `@Sse()` route; what differs is that
+ * events no longer pass through the Observable Nest subscribes to, so an interceptor that maps or
+ * taps events does not see them (use `pipeline: 'nest'` for that).
+ */
+@Injectable()
+export class DirectSseInterceptor implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const raw = rawResponseOf(context);
+    return raw ? withFlowControl(directResponseFlowControl(raw), next) : next.handle();
   }
 }

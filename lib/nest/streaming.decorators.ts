@@ -1,5 +1,5 @@
 import { applyDecorators, SetMetadata, Sse, UseGuards, UseInterceptors } from '@nestjs/common';
-import { StreamFlowInterceptor } from './stream-flow.interceptor.js';
+import { DirectSseInterceptor, StreamFlowInterceptor } from './stream-flow.interceptor.js';
 import { STREAM_ID_PARAM_METADATA } from './streaming.constants.js';
 import { StreamGuard } from './stream.guard.js';
 
@@ -12,12 +12,20 @@ export interface ResumableSseOptions {
   readonly param?: string;
   /** Passed to Nest's `@Sse()`: Nest's own cap on characters queued for a client. Default 4 MiB. */
   readonly maxPendingDataLength?: number;
+  /**
+   * How events reach the response. `direct` (default): each event is framed once for all clients
+   * and written straight to the socket (`DirectSseInterceptor`); interceptors see no events.
+   * `nest`: events go through Nest's `@Sse()` Observable pipeline (`StreamFlowInterceptor`), for
+   * interceptors that map or tap them.
+   */
+  readonly pipeline?: 'direct' | 'nest';
 }
 
 /**
- * `@Sse(path)` + `@UseGuards(StreamGuard)` + `@UseInterceptors(StreamFlowInterceptor)`
+ * `@Sse(path)` + `@UseGuards(StreamGuard)` + `@UseInterceptors(DirectSseInterceptor)`
  * (+ `@StreamIdParam()`) in one: a route that serves a stream with 404 / 400 / 204 answered
- * before the event stream starts, and catch-up paced by the client's connection.
+ * before the event stream starts, events written to the socket as shared frames, and catch-up
+ * paced by the client's connection. The handler returns `registry.observe(id, lastEventId)`.
  */
 export function ResumableSse(path: string, options: ResumableSseOptions = {}): MethodDecorator {
   const decorators = [
@@ -26,7 +34,7 @@ export function ResumableSse(path: string, options: ResumableSseOptions = {}): M
       options.maxPendingDataLength === undefined ? undefined : { maxPendingDataLength: options.maxPendingDataLength },
     ),
     UseGuards(StreamGuard),
-    UseInterceptors(StreamFlowInterceptor),
+    UseInterceptors(options.pipeline === 'nest' ? StreamFlowInterceptor : DirectSseInterceptor),
   ];
   if (options.param) decorators.push(StreamIdParam(options.param));
   return applyDecorators(...decorators);

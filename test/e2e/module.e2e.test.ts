@@ -5,6 +5,9 @@ import {
   Controller,
   Injectable,
   Module,
+  type CallHandler,
+  type ExecutionContext,
+  type NestInterceptor,
   Param,
   Post,
   Sse,
@@ -13,6 +16,7 @@ import {
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { EventSource } from 'eventsource';
+import { tap, type Observable } from 'rxjs';
 import {
   LastEventId,
   ResumableSse,
@@ -56,10 +60,26 @@ class FeedController {
     return this.registry.observe(id, lastEventId);
   }
 
+  @ResumableSse('nest/:feedId', { param: 'feedId', pipeline: 'nest' })
+  followThroughNest(@Param('feedId') id: string, @LastEventId() lastEventId?: string) {
+    return this.registry.observe(id, lastEventId);
+  }
+
   @Sse('plain/:id')
   @UseGuards(StreamGuard)
   plain(@Param('id') id: string, @LastEventId() lastEventId?: string) {
     return this.registry.observe(id, lastEventId);
+  }
+}
+
+/** Counts what reaches Nest's `@Sse()` pipeline, by route: events of the direct path never do. */
+@Injectable()
+class EmissionCounter implements NestInterceptor {
+  readonly counts = new Map<string, number>();
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const { method, url } = context.switchToHttp().getRequest<{ method: string; url: string }>();
+    if (method !== 'GET') return next.handle();
+    return next.handle().pipe(tap(() => this.counts.set(url, (this.counts.get(url) ?? 0) + 1)));
   }
 }
 
@@ -82,6 +102,7 @@ class TestAppModule {}
 describe('StreamingModule in an application of its own', () => {
   let app: INestApplication;
   let base: string;
+  const counter = new EmissionCounter();
   const post = (path: string, body?: object) =>
     fetch(`${base}${path}`, {
       method: 'POST',
@@ -91,6 +112,7 @@ describe('StreamingModule in an application of its own', () => {
 
   beforeAll(async () => {
     app = await NestFactory.create(TestAppModule, { logger: false });
+    app.useGlobalInterceptors(counter);
     await app.listen(0, '127.0.0.1');
     base = `http://127.0.0.1:${(app.getHttpServer().address() as net.AddressInfo).port}`;
   });
@@ -159,6 +181,29 @@ describe('StreamingModule in an application of its own', () => {
     expect(rest.events).toEqual(all.events.slice(1));
     const done = await fetch(`${base}/feeds/plain/plain-feed`, { headers: { 'last-event-id': all.events[2].id! } });
     expect(done.status).toBe(204);
+  });
+
+  it('writes the same bytes through the direct path as through Nest, without Nest seeing the events', async () => {
+    await post('/feeds/both');
+    for (const data of ['one', 'multi\nline\r\ntext\rend', { json: 'ünïcödé 🚀' }, '']) {
+      await post('/feeds/both/events', { type: 'chunk', data });
+    }
+    await post('/feeds/both/complete');
+    const direct = await fetch(`${base}/feeds/both`);
+    const throughNest = await fetch(`${base}/feeds/nest/both`);
+    expect(direct.headers.get('content-type')).toBe(throughNest.headers.get('content-type'));
+    const directText = await direct.text();
+    expect(directText).toBe(await throughNest.text());
+    expect(directText).toContain('data: multi\ndata: line\ndata: text\ndata: end\n');
+    const resumed = await fetch(`${base}/feeds/both`, {
+      headers: { 'last-event-id': /id: (\S+-2)\n/.exec(directText)![1] },
+    });
+    const resumedThroughNest = await fetch(`${base}/feeds/nest/both`, {
+      headers: { 'last-event-id': /id: (\S+-2)\n/.exec(directText)![1] },
+    });
+    expect(await resumed.text()).toBe(await resumedThroughNest.text());
+    expect(counter.counts.get('/feeds/both') ?? 0).toBe(0);
+    expect(counter.counts.get('/feeds/nest/both')).toBeGreaterThan(4);
   });
 
   it('answers hostile Last-Event-ID bytes with 400 and keeps serving', async () => {

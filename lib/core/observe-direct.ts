@@ -1,0 +1,85 @@
+import type { Subscriber } from 'rxjs';
+import type { FlowControl, FrameWriter } from './flow-control.js';
+import type { ObservableSource } from './observe-stream.js';
+import { frameOf, HEARTBEAT_FRAME } from './sse-frame.js';
+import type { ClientSink, StreamClient } from './stream-client.js';
+import type { SseMessage } from './stream-event.js';
+
+/**
+ * One client whose events are written as shared frames straight to its connection: no
+ * Observable emission, no per-client serialisation, no promise per event. The Observable it
+ * belongs to only completes, once the client ends. Frames made before the connection is open
+ * (replay, or a finished stream read in one go) wait, bounded by the backpressure pause.
+ */
+export function attachDirectClient(
+  source: ObservableSource,
+  lastEventId: string | null | undefined,
+  flow: FlowControl,
+  writer: FrameWriter,
+  subscriber: Subscriber<SseMessage>,
+  heartbeat: boolean,
+): () => void {
+  let open = false;
+  let ended = false;
+  const early: Buffer[] = [];
+  let cancelWait: (() => void) | undefined;
+  let writing = false;
+  let writableDuringWrite = false;
+
+  const write = (frame: Buffer): boolean => {
+    if (!open) {
+      early.push(frame);
+      return false;
+    }
+    writer.write(frame);
+    return !flow.isBackedUp();
+  };
+  const sink: ClientSink = {
+    write: (event) => {
+      if (write(frameOf(event))) return true;
+      // Not open yet: opening resumes the client.
+      if (!open) return false;
+      writing = true;
+      writableDuringWrite = false;
+      cancelWait = flow.onceWritable(() => {
+        cancelWait = undefined;
+        if (writing) writableDuringWrite = true;
+        else client.resume();
+      });
+      writing = false;
+      return writableDuringWrite;
+    },
+    end: (reason) => {
+      ended = true;
+      cancelWait?.();
+      if (reason === 'slow') {
+        flow.abort();
+        subscriber.complete();
+      } else if (open) {
+        subscriber.complete();
+      }
+      // Otherwise completion waits for the connection to open and take what was framed.
+    },
+  };
+  const client: StreamClient = source.attach(sink, lastEventId, (message) => {
+    write(frameOf(message));
+  });
+  const cancelOpen = writer.whenOpen(() => {
+    open = true;
+    for (const frame of early.splice(0)) writer.write(frame);
+    if (ended) subscriber.complete();
+    else if (!flow.isBackedUp()) client.resume();
+    else cancelWait = flow.onceWritable(() => client.resume());
+  });
+  const beat = () => {
+    if (open && !flow.isBackedUp()) writer.write(HEARTBEAT_FRAME);
+  };
+  const beating = heartbeat && !client.isClosed && source.heartbeatEnabled;
+  if (beating) source.addHeartbeat(beat);
+  return () => {
+    cancelOpen();
+    cancelWait?.();
+    if (beating) source.removeHeartbeat(beat);
+    client.close('unsubscribed');
+  };
+}

@@ -1,0 +1,53 @@
+import type { HeartbeatMessage, SseMessage } from './stream-event.js';
+import { HEARTBEAT } from './heartbeat.js';
+
+/**
+ * Frames of stream events, made once per event and shared by every client that writes frames
+ * directly: fan-out then costs one buffer copy per client, with no per-client string work.
+ * Weak, so a frame lives exactly as long as its event is held somewhere.
+ */
+const frames = new WeakMap<object, Buffer>();
+
+/** Lines of a multi-line value, split where an SSE parser would split them. */
+const LINE_BREAK = /\r\n|\r|\n/;
+
+function lines(prefix: string, value: string): string {
+  if (!LINE_BREAK.test(value)) return `${prefix}${value}\n`;
+  let text = '';
+  for (const line of value.split(LINE_BREAK)) text += `${prefix}${line}\n`;
+  return text;
+}
+
+/**
+ * The SSE text of a message, byte for byte what NestJS's `@Sse()` writes for it (`event:`,
+ * `id:`, `retry:`, comment, `data:` lines, blank line), so both delivery paths look the same on
+ * the wire. Types and ids are single-line by construction (the engine rejects CR/LF/NUL in them).
+ */
+export function formatSseMessage(message: SseMessage): string {
+  const { type, id, retry, comment, data } = message as {
+    type?: string;
+    id?: string;
+    retry?: number;
+    comment?: string;
+    data?: string;
+  };
+  let text = type === undefined ? '' : `event: ${type}\n`;
+  if (id !== undefined) text += `id: ${id}\n`;
+  if (retry !== undefined) text += `retry: ${retry}\n`;
+  if (comment !== undefined) text += lines(': ', comment);
+  if (data !== undefined) text += lines('data: ', data);
+  return `${text}\n`;
+}
+
+/** The frame of a message as bytes; cached for messages that are shared (events, heartbeats). */
+export function frameOf(message: SseMessage): Buffer {
+  let frame = frames.get(message);
+  if (!frame) {
+    frame = Buffer.from(formatSseMessage(message));
+    frames.set(message, frame);
+  }
+  return frame;
+}
+
+/** The heartbeat frame (`: heartbeat`), shared by every connection. */
+export const HEARTBEAT_FRAME: Buffer = frameOf(HEARTBEAT as HeartbeatMessage);
