@@ -6,6 +6,7 @@ export default {
     '^nestjs-meridian-stream$': '<rootDir>/lib/index.ts',
     '^nestjs-meridian-stream/typeorm$': '<rootDir>/lib/typeorm/index.ts',
     '^nestjs-meridian-stream/redis$': '<rootDir>/lib/redis/index.ts',
+    '^nestjs-meridian-stream/terminus$': '<rootDir>/lib/terminus/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },

@@ -41,7 +41,10 @@ export {
   type CreateStreamOptions,
   type StreamRegistryOptions,
   type StreamRegistryStats,
+  type StreamAuthorizer,
+  DEFAULT_MAX_CLIENTS,
 } from './core/stream-registry.js';
+export { StreamMetrics, RATE_WINDOW_SECONDS, type CatchupTier, type LocateSource } from './core/stream-metrics.js';
 export { StreamingModule } from './nest/streaming.module.js';
 export { STREAMING_MODULE_OPTIONS } from './nest/streaming.module-definition.js';
 export type { StreamingModuleOptions } from './nest/interfaces/streaming-module-options.interface.js';

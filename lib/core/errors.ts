@@ -74,7 +74,7 @@ export class EventTooLargeError extends MeridianStreamError {
 export class StreamLimitError extends MeridianStreamError {
   readonly code = 'STREAM_LIMIT_REACHED';
   constructor(
-    readonly limit: 'maxStreams' | 'maxClientsPerStream',
+    readonly limit: 'maxStreams' | 'maxClientsPerStream' | 'maxClients',
     value: number,
     subject: string,
   ) {
@@ -83,6 +83,9 @@ export class StreamLimitError extends MeridianStreamError {
       503,
     );
   }
+
+  /** Seconds a client should wait before trying again (the `Retry-After` the guard answers with). */
+  readonly retryAfterSeconds = 1;
 }
 
 /** `send()` or `cancel()` on an instance that follows a stream produced on another instance. */

@@ -1,5 +1,6 @@
 import { InvalidEventIdError } from './errors.js';
 import { formatEventId, parseEventId } from './event-id.js';
+import type { CatchupTier } from './stream-metrics.js';
 import type { PositionMessage, ResetMessage } from './stream-event.js';
 
 /** Why a client was sent a `reset` event instead of a seamless continuation. */
@@ -64,4 +65,11 @@ export function preambleFor(
   if (!point.reset) return { id, ...retry };
   const data = JSON.stringify({ reason: point.reset, lastEventId: lastEventId ?? null, resumesAfter: id });
   return { id, type: context.resetType, data, ...retry };
+}
+
+/** Where a client resuming at `point` gets its first event from. */
+export function catchupTier(context: ResumeContext, point: ResumePoint): CatchupTier {
+  if (point.reset) return 'reset';
+  if (point.cursor >= context.lastSequence) return 'live';
+  return point.cursor >= context.firstHeldSequence - 1 ? 'buffer' : 'store';
 }

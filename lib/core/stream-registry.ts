@@ -17,11 +17,21 @@ import type { ClientEndReason } from './stream-client.js';
 import type { SseMessage, StreamState } from './stream-event.js';
 import type { ObserveOptions } from './observe-stream.js';
 import { ResumableStream, type StreamHooks } from './stream.js';
+import { StreamMetrics, type CatchupTier, type LocateSource } from './stream-metrics.js';
 
 /** Options of a registry: limits, plus the defaults of every stream it creates. */
 export interface StreamRegistryOptions extends StreamOptions {
   /** Most streams held at once (running and retained). Default 10000. */
   readonly maxStreams?: number;
+  /** Most clients connected at once, all streams of this instance together. Default 50000. */
+  readonly maxClients?: number;
+  /**
+   * Who may subscribe to which stream, checked by `StreamGuard` for every stream: created here,
+   * brought back from the store, or followed from another instance. Runs after your own auth
+   * guards (so `request.user` is set), before anything reveals whether the stream exists; a
+   * refusal is answered 404, exactly like an unknown stream. Default: anyone with the id.
+   */
+  readonly authorize?: StreamAuthorizer;
   /** Where the registry logs (a NestJS Logger fits). Default: nothing is logged. */
   readonly logger?: StreamLogger;
   /**
@@ -40,7 +50,21 @@ export interface StreamRegistryOptions extends StreamOptions {
 export interface CreateStreamOptions extends StreamOptions {
   /** Use this id instead of a generated one: 1 to 128 of `A-Z a-z 0-9 _ -`. */
   readonly id?: string;
+  /**
+   * Who may subscribe, checked by `StreamGuard` with the request (after your own auth guards
+   * ran, so `request.user` is set). A refusal is answered 404, exactly like an unknown stream.
+   * It lives in this process's memory with the stream: on an instance that only follows the
+   * stream, or after a restart, only the module-wide `authorize` applies, so use that one too
+   * when streams outlive their process.
+   */
+  readonly authorize?: StreamAuthorizer;
 }
+
+/**
+ * Decides whether a request may subscribe to a stream. `request` is the HTTP request as Nest
+ * hands it to guards (Express `Request`, Fastify `FastifyRequest`).
+ */
+export type StreamAuthorizer = (request: unknown, stream: ResumableStream) => boolean | Promise<boolean>;
 
 /** What `stats()` reports. */
 export interface StreamRegistryStats {
@@ -56,7 +80,20 @@ export interface StreamRegistryStats {
   /** Streams created and clients cut for being too slow, since the registry started. */
   streamsCreated: number;
   slowClientDisconnects: number;
+  /** Events appended (produced here or received from the bus) and their bytes, since start. */
+  eventsTotal: number;
+  bytesTotal: number;
+  /** Averaged over the last 10 full seconds. */
+  eventsPerSecond: number;
+  bytesPerSecond: number;
+  /** Clients connected since start, by where their first event came from. */
+  clientsAttached: number;
+  catchup: Record<CatchupTier, number>;
+  /** Streams `locate()` brought into memory, from the store and from the bus (another instance). */
+  located: Record<LocateSource, number>;
 }
+
+export const DEFAULT_MAX_CLIENTS = 50_000;
 
 const STREAM_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 export const DEFAULT_MAX_STREAMS = 10_000;
@@ -77,15 +114,35 @@ export class StreamRegistry {
   /** The bus shared with other instances, if any. */
   readonly bus: StreamBus | undefined;
   private readonly restoring = new Map<string, Promise<ResumableStream | undefined>>();
+  /** Per-stream `authorize` hooks, for the streams created here. */
+  private readonly authorizers = new WeakMap<ResumableStream, StreamAuthorizer>();
+  private readonly authorize: StreamAuthorizer | undefined;
   private closed = false;
+  private readonly maxClients: number;
   private streamsCreated = 0;
-  private slowClientDisconnects = 0;
+  private clients = 0;
+  private readonly metrics = new StreamMetrics();
 
   constructor(options: StreamRegistryOptions = {}) {
-    const { maxStreams = DEFAULT_MAX_STREAMS, logger = SILENT_LOGGER, store, bus, ...defaults } = options;
-    if (!Number.isSafeInteger(maxStreams) || maxStreams < 1) {
-      throw new InvalidStreamInputError(`Option maxStreams must be a whole number >= 1, got ${String(maxStreams)}.`);
+    const {
+      maxStreams = DEFAULT_MAX_STREAMS,
+      maxClients = DEFAULT_MAX_CLIENTS,
+      logger = SILENT_LOGGER,
+      store,
+      bus,
+      authorize,
+      ...defaults
+    } = options;
+    if (authorize !== undefined && typeof authorize !== 'function') {
+      throw new InvalidStreamInputError('Option authorize must be a function (request, stream) => boolean.');
     }
+    this.authorize = authorize;
+    for (const [name, value] of Object.entries({ maxStreams, maxClients })) {
+      if (!Number.isSafeInteger(value) || value < 1) {
+        throw new InvalidStreamInputError(`Option ${name} must be a whole number >= 1, got ${String(value)}.`);
+      }
+    }
+    this.maxClients = maxClients;
     resolveStreamOptions(defaults);
     this.defaults = defaults;
     this.maxStreams = maxStreams;
@@ -97,9 +154,18 @@ export class StreamRegistry {
       store,
       bus,
       onFinish: (stream) => this.scheduleRemoval(stream),
+      onAppend: (bytes) => this.metrics.event(bytes),
+      onAttach: (tier) => {
+        this.clients++;
+        this.metrics.attached(tier);
+      },
+      assertClientCapacity: () => {
+        if (this.clients >= this.maxClients) throw new StreamLimitError('maxClients', this.maxClients, 'This instance');
+      },
       onClientEnd: (stream: ResumableStream, reason: ClientEndReason) => {
+        this.clients--;
         if (reason !== 'slow') return;
-        this.slowClientDisconnects++;
+        this.metrics.slowClientDisconnects++;
         logger.warn(
           `Stream ${stream.id}: cut a client that is not keeping up (more than ${stream.options.maxClientBacklogBytes} bytes of events missed while its connection was backed up, or its next event no longer buffered). It resumes with Last-Event-ID when it reconnects.`,
         );
@@ -114,7 +180,10 @@ export class StreamRegistry {
    */
   create<T = unknown>(producer?: StreamProducer<T>, options: CreateStreamOptions = {}): ResumableStream {
     if (this.closed) throw new RegistryClosedError();
-    const { id: givenId, ...streamOptions } = options;
+    const { id: givenId, authorize, ...streamOptions } = options;
+    if (authorize !== undefined && typeof authorize !== 'function') {
+      throw new InvalidStreamInputError('Option authorize must be a function (request, stream) => boolean.');
+    }
     if (givenId !== undefined && (typeof givenId !== 'string' || !STREAM_ID_PATTERN.test(givenId))) {
       throw new InvalidStreamInputError('A stream id must be 1 to 128 characters of A-Z, a-z, 0-9, "_" and "-".');
     }
@@ -125,6 +194,7 @@ export class StreamRegistry {
     }
     const resolved: ResolvedStreamOptions = resolveStreamOptions(this.defaults, streamOptions);
     const stream = new ResumableStream(id, resolved, this.hooks);
+    if (authorize) this.authorizers.set(stream, authorize);
     this.streams.set(id, stream);
     this.streamsCreated++;
     stream.start(producer as StreamProducer | undefined);
@@ -148,6 +218,17 @@ export class StreamRegistry {
     }
     if (stream?.follower && lastEventId) await this.catchUpWith(stream, lastEventId);
     return stream;
+  }
+
+  /**
+   * Whether `request` may subscribe to `stream`: the registry's `authorize` and the stream's own
+   * (where it was created) must both answer exactly `true`, so a hook that returns a truthy
+   * object by mistake lets nobody in. Without hooks, anyone with the id may.
+   */
+  async isAuthorized(request: unknown, stream: ResumableStream): Promise<boolean> {
+    const own = this.authorizers.get(stream);
+    if (this.authorize && (await this.authorize(request, stream)) !== true) return false;
+    return !own || (await own(request, stream)) === true;
   }
 
   /** The stream with this id, or undefined. */
@@ -206,6 +287,7 @@ export class StreamRegistry {
       bufferedEvents += buffered.events;
       bufferedBytes += buffered.bytes;
     }
+    const { metrics } = this;
     return {
       streams: this.streams.size,
       byState,
@@ -213,7 +295,13 @@ export class StreamRegistry {
       bufferedEvents,
       bufferedBytes,
       streamsCreated: this.streamsCreated,
-      slowClientDisconnects: this.slowClientDisconnects,
+      slowClientDisconnects: metrics.slowClientDisconnects,
+      eventsTotal: metrics.eventsTotal,
+      bytesTotal: metrics.bytesTotal,
+      ...metrics.rates(),
+      clientsAttached: metrics.clientsAttached,
+      catchup: { ...metrics.catchup },
+      located: { ...metrics.located },
     };
   }
 
@@ -286,6 +374,7 @@ export class StreamRegistry {
     const existing = this.streams.get(id);
     if (existing) return existing;
     this.streams.set(id, stream);
+    this.metrics.located.bus++;
     if (!stream.isFinished) stream.followBus(bus);
     return stream;
   }
@@ -322,6 +411,7 @@ export class StreamRegistry {
     };
     const stream = new ResumableStream(id, resolveStreamOptions(this.defaults), this.hooks, restored);
     this.streams.set(id, stream);
+    this.metrics.located.store++;
     // Served from the store alone; kept for the retention like any finished stream.
     if (!this.retentionTimers.has(id)) this.scheduleRemoval(stream);
     return stream;

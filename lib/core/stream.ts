@@ -13,7 +13,8 @@ import { HeartbeatTicker } from './heartbeat.js';
 import type { StreamLogger } from './logger.js';
 import { observeStream, type ObserveOptions } from './observe-stream.js';
 import type { ResolvedStreamOptions } from './options.js';
-import { preambleFor, resolveResume, type ResumeContext, type ResumePoint } from './resume.js';
+import { catchupTier, preambleFor, resolveResume, type ResumeContext, type ResumePoint } from './resume.js';
+import type { CatchupTier } from './stream-metrics.js';
 import { runProducer, type StreamProducer } from './producer.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import { assertSseField, serializeData } from './sse-format.js';
@@ -37,6 +38,12 @@ export interface StreamHooks {
   readonly bus?: StreamBus;
   onFinish(stream: ResumableStream): void;
   onClientEnd(stream: ResumableStream, reason: ClientEndReason): void;
+  /** An event was appended (produced here or received from the bus). */
+  onAppend?(bytes: number): void;
+  /** A client connected; `tier` is where its first event comes from. */
+  onAttach?(tier: CatchupTier): void;
+  /** Throws when the instance cannot take another client (`maxClients`). */
+  assertClientCapacity?(): void;
 }
 
 /** A stream brought back from its stored metadata (no longer in memory, or the process restarted). */
@@ -314,6 +321,7 @@ export class ResumableStream {
     const context = this.resumeContext();
     const point = resolveResume(context, lastEventId);
     const client = new StreamClient(this.source, point.cursor, sink, this.options.maxClientBacklogBytes);
+    this.hooks.onAttach?.(catchupTier(context, point));
     preamble?.(preambleFor(context, point, lastEventId));
     this.clients.add(client);
     client.pump();
@@ -344,6 +352,7 @@ export class ResumableStream {
     const overLimits = this.buffer.append(event);
     this.sequence = sequence;
     this.sentBytes += bytes;
+    this.hooks.onAppend?.(bytes);
     this.persistence.afterAppend(overLimits);
     if (this.producedHere) this.hooks.bus?.publish(this.id, event, final);
     return event;
@@ -456,6 +465,7 @@ export class ResumableStream {
     if (this.clients.size >= this.options.maxClientsPerStream) {
       throw new StreamLimitError('maxClientsPerStream', this.options.maxClientsPerStream, `Stream ${this.id}`);
     }
+    this.hooks.assertClientCapacity?.();
   }
 
   /** @internal used by the Observable adapter. */

@@ -1,6 +1,6 @@
 import { HttpException, HttpStatus, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { StreamNotFoundError } from '../core/errors.js';
+import { RegistryClosedError, StreamLimitError, StreamNotFoundError } from '../core/errors.js';
 import { StreamRegistry } from '../core/stream-registry.js';
 import { readLastEventId } from './last-event-id.js';
 import { SseConnectionTracker } from './sse-connection-tracker.js';
@@ -16,11 +16,25 @@ export class StreamFullyDeliveredException extends HttpException {
   }
 }
 
+interface GuardedRequest {
+  params?: Record<string, string>;
+  headers?: Record<string, string | string[] | undefined>;
+  query?: Record<string, unknown>;
+}
+
+interface HeaderSetter {
+  header?(name: string, value: string): unknown;
+  setHeader?(name: string, value: string): unknown;
+}
+
 /**
  * Decides before any SSE header is written, where an HTTP status can still be answered:
- * unknown stream -> 404 (with a store, a stream that left memory is served from it), malformed `Last-Event-ID` or one ahead of the stream -> 400, stream full
- * -> 503, finished and fully seen -> 204. Put it on every `@Sse()` route that serves a stream;
- * Nest answers errors thrown later with a 200 event stream carrying `event: error`.
+ * unknown stream, or one the request may not see (`authorize`) -> 404; malformed
+ * `Last-Event-ID` or one ahead of the stream -> 400; capacity reached or shutting down -> 503
+ * with `Retry-After`; finished and fully seen -> 204. With a store, a stream that left memory is
+ * served from it; with a bus, one produced on another instance is followed. Put it on every
+ * `@Sse()` route that serves a stream (`@ResumableSse()` does); Nest answers errors thrown later
+ * with a 200 event stream carrying `event: error`.
  *
  * The stream id comes from the route parameter `id`, or the one named by `@StreamIdParam()`.
  */
@@ -34,11 +48,7 @@ export class StreamGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const http = context.switchToHttp();
-    const request = http.getRequest<{
-      params?: Record<string, string>;
-      headers?: Record<string, string | string[] | undefined>;
-      query?: Record<string, unknown>;
-    }>();
+    const request = http.getRequest<GuardedRequest>();
     const param =
       this.reflector.getAllAndOverride<string | undefined>(STREAM_ID_PARAM_METADATA, [
         context.getHandler(),
@@ -46,13 +56,26 @@ export class StreamGuard implements CanActivate {
       ]) ?? DEFAULT_STREAM_ID_PARAM;
     const id = request.params?.[param] ?? '';
     const lastEventId = readLastEventId(request);
-    // From memory, from another instance through the bus, or back from the store.
-    const stream = await this.registry.locate(id, lastEventId);
-    if (!stream) throw new StreamNotFoundError(id);
-    stream.resolveResume(lastEventId);
-    if (stream.isFullySeenBy(lastEventId)) throw new StreamFullyDeliveredException();
-    stream.assertClientCapacity();
+    try {
+      // From memory, from another instance through the bus, or back from the store.
+      const stream = await this.registry.locate(id, lastEventId);
+      // A refusal looks exactly like an unknown stream, so ids cannot be probed.
+      if (!stream || !(await this.registry.isAuthorized(request, stream))) throw new StreamNotFoundError(id);
+      stream.resolveResume(lastEventId);
+      if (stream.isFullySeenBy(lastEventId)) throw new StreamFullyDeliveredException();
+      stream.assertClientCapacity();
+    } catch (error) {
+      if (error instanceof StreamLimitError || error instanceof RegistryClosedError) {
+        setHeader(http.getResponse<HeaderSetter>(), 'Retry-After', '1');
+      }
+      throw error;
+    }
     this.connections.track(http.getResponse());
     return true;
   }
+}
+
+function setHeader(response: HeaderSetter, name: string, value: string): void {
+  if (typeof response.header === 'function') response.header(name, value);
+  else response.setHeader?.(name, value);
 }

@@ -146,6 +146,14 @@ describe('StreamRegistry: limits and stats', () => {
       bufferedBytes: 3 + 22 + '{"status":"failed","message":"The stream failed."}'.length,
       streamsCreated: 3,
       slowClientDisconnects: 0,
+      eventsTotal: 3,
+      bytesTotal: 3 + 22 + '{"status":"failed","message":"The stream failed."}'.length,
+      // Rates are covered in stream-metrics.test.ts (they depend on the clock).
+      eventsPerSecond: expect.any(Number),
+      bytesPerSecond: expect.any(Number),
+      clientsAttached: 1,
+      catchup: { live: 0, buffer: 1, store: 0, reset: 0 },
+      located: { store: 0, bus: 0 },
     });
     client.subscription.unsubscribe();
     expect(registry.stats().clients).toBe(0);
