@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'sample-app/dist/', 'coverage/', 'artifacts/'] },
+  { ignores: ['node_modules/', 'dist/', 'sample-app/dist/', 'coverage/', 'artifacts/', 'docs/api/', 'bench/results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

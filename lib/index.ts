@@ -1,3 +1,11 @@
+/**
+ * `nestjs-meridian-stream`: resumable Server-Sent Events for NestJS. The stream engine
+ * (`StreamRegistry`, `ResumableStream`), the Nest module (`StreamingModule`, `@ResumableSse()`,
+ * `@LastEventId()`, `StreamGuard`), the errors, and the contracts of the durable store
+ * (`EventStore`) and of the bus between instances (`StreamBus`).
+ *
+ * @module nestjs-meridian-stream
+ */
 export * from './core/errors.js';
 export { formatEventId, parseEventId, MAX_EVENT_ID_LENGTH, type EventPosition } from './core/event-id.js';
 export type { StreamLogger } from './core/logger.js';
@@ -49,14 +57,15 @@ export { StreamingModule } from './nest/streaming.module.js';
 export { STREAMING_MODULE_OPTIONS } from './nest/streaming.module-definition.js';
 export type { StreamingModuleOptions } from './nest/interfaces/streaming-module-options.interface.js';
 export { StreamGuard, StreamFullyDeliveredException } from './nest/stream.guard.js';
+export { StreamErrorFilter, RETRY_AFTER_SECONDS } from './nest/stream-error.filter.js';
 export { LastEventId, readLastEventId } from './nest/last-event-id.js';
 export { ResumableSse, StreamIdParam, type ResumableSseOptions } from './nest/streaming.decorators.js';
 export { SseConnectionTracker } from './nest/sse-connection-tracker.js';
 export { LAST_EVENT_ID_HEADER, LAST_EVENT_ID_QUERY } from './nest/streaming.constants.js';
 export { runWithFlowControl, currentFlowControl, type FlowControl, type FrameWriter } from './core/flow-control.js';
+export { DirectSseInterceptor } from './nest/direct-sse.interceptor.js';
 export {
   StreamFlowInterceptor,
-  DirectSseInterceptor,
   responseFlowControl,
   directResponseFlowControl,
   DIRECT_HIGH_WATER_BYTES,

@@ -24,6 +24,7 @@ export abstract class MeridianStreamError extends Error {
 /** No stream with this id is known (never created, or removed after its retention). */
 export class StreamNotFoundError extends MeridianStreamError {
   readonly code = 'STREAM_NOT_FOUND';
+  /** @param streamId The id that was asked for. */
   constructor(readonly streamId: string) {
     super(`Stream "${truncate(streamId)}" does not exist or has expired.`, 404);
   }
@@ -32,6 +33,7 @@ export class StreamNotFoundError extends MeridianStreamError {
 /** `create()` was given an id that is already in use. */
 export class StreamAlreadyExistsError extends MeridianStreamError {
   readonly code = 'STREAM_ALREADY_EXISTS';
+  /** @param streamId The id that is taken. */
   constructor(readonly streamId: string) {
     super(
       `A stream with id "${truncate(streamId)}" already exists. Omit the id to get a generated one, or remove() the old stream first.`,
@@ -43,6 +45,10 @@ export class StreamAlreadyExistsError extends MeridianStreamError {
 /** A client's `Last-Event-ID` is not an id this library issues, or is ahead of the stream. */
 export class InvalidEventIdError extends MeridianStreamError {
   readonly code = 'INVALID_EVENT_ID';
+  /**
+   * @param eventId The `Last-Event-ID` the client sent.
+   * @param reason What is wrong with it, for the message.
+   */
   constructor(
     readonly eventId: string,
     reason: string,
@@ -70,9 +76,14 @@ export class EventTooLargeError extends MeridianStreamError {
   }
 }
 
-/** A capacity limit (`maxStreams`, `maxClientsPerStream`) was reached. */
+/** A capacity limit (`maxStreams`, `maxClientsPerStream`, `maxClients`) was reached. */
 export class StreamLimitError extends MeridianStreamError {
   readonly code = 'STREAM_LIMIT_REACHED';
+  /**
+   * @param limit The option whose limit was reached.
+   * @param value Its value.
+   * @param subject What reached it, for the message (e.g. `The registry`).
+   */
   constructor(
     readonly limit: 'maxStreams' | 'maxClientsPerStream' | 'maxClients',
     value: number,
@@ -83,14 +94,15 @@ export class StreamLimitError extends MeridianStreamError {
       503,
     );
   }
-
-  /** Seconds a client should wait before trying again (the `Retry-After` the guard answers with). */
-  readonly retryAfterSeconds = 1;
 }
 
 /** `send()` or `cancel()` on an instance that follows a stream produced on another instance. */
 export class StreamProducedElsewhereError extends MeridianStreamError {
   readonly code = 'STREAM_PRODUCED_ELSEWHERE';
+  /**
+   * @param streamId The stream.
+   * @param what The call that must be made on the producing instance, e.g. `send()`.
+   */
   constructor(
     readonly streamId: string,
     what: string,
@@ -112,6 +124,7 @@ export class RegistryClosedError extends MeridianStreamError {
  * Any other error reaches clients as a generic message and is logged with its details.
  */
 export class PublicStreamError extends Error {
+  /** Its message may be shown to clients. */
   readonly expose = true;
   constructor(message: string) {
     super(message);

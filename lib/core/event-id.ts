@@ -7,7 +7,9 @@ import { InvalidEventIdError } from './errors.js';
  * event", which is where a client starts.
  */
 export interface EventPosition {
+  /** The stream history: 1 to 32 lowercase letters and digits. */
   readonly epoch: string;
+  /** The event's number in that history, from 1 (0: before the first event). */
   readonly sequence: number;
 }
 

@@ -3,18 +3,25 @@ import type { StreamEvent, StreamState } from './stream-event.js';
 
 /** What a store keeps about a stream besides its events. */
 export interface StoredStreamMeta {
+  /** The stream's id. */
   readonly streamId: string;
+  /** The stream's epoch. */
   readonly epoch: string;
+  /** The stream's state as of the events written (`running` until its final event is stored). */
   readonly status: StreamState;
   /** Sequence of the last event written to the store. */
   readonly lastSequence: number;
+  /** When the stream finished, once its final event is stored; null before. */
   readonly finishedAt: Date | null;
 }
 
 /** An event as a store returns it; the stream's epoch comes from its metadata. */
 export interface StoredEvent {
+  /** The event's sequence in its stream. */
   readonly sequence: number;
+  /** The SSE event type. */
   readonly type: string;
+  /** The serialised data, exactly as sent. */
   readonly data: string;
 }
 

@@ -29,6 +29,15 @@ export interface FrameWriter {
   whenOpen(listener: () => void): () => void;
   /** Writes one whole frame; `isBackedUp()` then tells whether to wait for `onceWritable()`. */
   write(frame: Buffer): void;
+  /**
+   * Present when the writer owns its connection: the client then ends it with `end()` once it
+   * has nothing more to send, and is detached through `onClose()`; the Observable returned by
+   * `observe()` completes as soon as the client is attached, so that nothing of the subscriber
+   * chain (a framework's request context) is held for the life of the connection.
+   */
+  end?(): void;
+  /** With `end()`: calls `listener` once when the connection closes. */
+  onClose?(listener: () => void): void;
 }
 
 const ambient = new AsyncLocalStorage<FlowControl>();

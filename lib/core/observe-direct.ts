@@ -8,7 +8,8 @@ import type { SseMessage } from './stream-event.js';
 /**
  * One client whose events are written as shared frames straight to its connection: no
  * Observable emission, no per-client serialisation, no promise per event. The Observable it
- * belongs to only completes, once the client ends. Frames made before the connection is open
+ * belongs to only completes: once the client ends, or at once when the writer owns the
+ * connection (it has `end()`), which then lives on by itself, detached when it closes. Frames made before the connection is open
  * (replay, or a finished stream read in one go) wait, bounded by the backpressure pause.
  */
 export function attachDirectClient(
@@ -21,6 +22,14 @@ export function attachDirectClient(
 ): () => void {
   let open = false;
   let ended = false;
+  // Declared before the client is attached: it can end (a finished stream) during attach().
+  let beating = false;
+  // A writer that owns its connection ends it itself; the Observable only carried the attach.
+  const owned = writer.end !== undefined;
+  // Closures below use this, never the parameter: an owned connection must not keep the
+  // subscriber (and, through its finalizers, the caller's whole operator chain) alive.
+  const completing: Subscriber<SseMessage> | undefined = owned ? undefined : subscriber;
+  const finish = () => (owned ? writer.end!() : completing?.complete());
   const early: Buffer[] = [];
   let cancelWait: (() => void) | undefined;
   let writing = false;
@@ -52,11 +61,12 @@ export function attachDirectClient(
     end: (reason) => {
       ended = true;
       cancelWait?.();
+      stopBeating();
       if (reason === 'slow') {
         flow.abort();
-        subscriber.complete();
+        finish();
       } else if (open) {
-        subscriber.complete();
+        finish();
       }
       // Otherwise completion waits for the connection to open and take what was framed.
     },
@@ -67,19 +77,28 @@ export function attachDirectClient(
   const cancelOpen = writer.whenOpen(() => {
     open = true;
     for (const frame of early.splice(0)) writer.write(frame);
-    if (ended) subscriber.complete();
+    if (ended) finish();
     else if (!flow.isBackedUp()) client.resume();
     else cancelWait = flow.onceWritable(() => client.resume());
   });
   const beat = () => {
     if (open && !flow.isBackedUp()) writer.write(HEARTBEAT_FRAME);
   };
-  const beating = heartbeat && !client.isClosed && source.heartbeatEnabled;
+  beating = heartbeat && !client.isClosed && source.heartbeatEnabled;
   if (beating) source.addHeartbeat(beat);
-  return () => {
+  function stopBeating() {
+    if (beating) source.removeHeartbeat(beat);
+    beating = false;
+  }
+  const detach = () => {
     cancelOpen();
     cancelWait?.();
-    if (beating) source.removeHeartbeat(beat);
+    stopBeating();
     client.close('unsubscribed');
   };
+  if (!owned) return detach;
+  writer.onClose?.(detach);
+  // Nothing of the caller's subscription is kept for the life of the connection.
+  subscriber.complete();
+  return () => undefined;
 }

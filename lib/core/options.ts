@@ -58,7 +58,9 @@ export interface StreamOptions {
 
 /** What a {@link CatchupFunction} is asked for. */
 export interface CatchupRequest {
+  /** The stream the client catches up on. */
   readonly streamId: string;
+  /** The stream's epoch: the first part of every id. */
   readonly epoch: string;
   /** The client has every event up to this sequence. */
   readonly afterSequence: number;
@@ -68,6 +70,7 @@ export interface CatchupRequest {
 
 /** An event of a custom catch-up: `sequence` is the last stream event it stands for. */
 export interface CatchupEvent extends EventInput {
+  /** The sequence of the last stream event this one covers; it becomes the event's id. */
   readonly sequence: number;
 }
 
@@ -78,12 +81,17 @@ export type CatchupFunction = (request: CatchupRequest) => Promise<readonly Catc
 export interface ResolvedStreamOptions extends Required<
   Omit<StreamOptions, 'retryMs' | 'eventTypes' | 'toEvent' | 'catchup'>
 > {
+  /** See {@link StreamOptions.retryMs}. */
   readonly retryMs?: number;
+  /** See {@link StreamOptions.catchup}. */
   readonly catchup?: CatchupFunction;
+  /** Every name filled in. */
   readonly eventTypes: StreamEventTypes;
+  /** The stream's `toEvent`, or the default (the item is the data). */
   readonly toEvent: (item: unknown) => EventInput;
 }
 
+/** The default names of the library's own event types. */
 export const DEFAULT_EVENT_TYPES: StreamEventTypes = {
   message: 'message',
   done: 'done',
@@ -92,6 +100,7 @@ export const DEFAULT_EVENT_TYPES: StreamEventTypes = {
   reset: 'reset',
 };
 
+/** The library's defaults of the numeric {@link StreamOptions} (times in ms, sizes in bytes). */
 export const DEFAULT_STREAM_OPTIONS = {
   retentionMs: 5 * 60_000,
   timeoutMs: 0,

@@ -14,8 +14,11 @@ export interface ProducerContext {
   send(input: EventInput): StreamEvent | undefined;
 }
 
-/** The meridian-stream-go style producer: runs until its promise settles. */
-export type WorkFunction = (context: ProducerContext) => Promise<void> | void;
+/**
+ * The meridian-stream-go style producer: runs until its promise settles. What it resolves with is
+ * ignored, so `async ({ send }) => send(x)` is fine.
+ */
+export type WorkFunction = (context: ProducerContext) => unknown;
 
 /**
  * Anything that produces a stream's events. Items of an Observable or AsyncIterable become the
@@ -33,7 +36,8 @@ export async function runProducer<T>(
   toEvent: (item: T) => EventInput,
 ): Promise<void> {
   if (typeof producer === 'function') {
-    return producer(context);
+    await producer(context);
+    return;
   }
   if (isObservable(producer)) {
     return runObservable(producer, context, toEvent);

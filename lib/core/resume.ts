@@ -24,7 +24,9 @@ export interface ResumeContext {
 
 /** Where a client continues: after `cursor`, told of a reset first when there is one. */
 export interface ResumePoint {
+  /** The sequence after which the client continues. */
   readonly cursor: number;
+  /** Why the client is sent a `reset` first, if it is. */
   readonly reset?: ResetReason;
 }
 

@@ -2,8 +2,11 @@ import type { StreamEvent, StreamState } from './stream-event.js';
 
 /** An event as it travels between instances. */
 export interface BusEvent {
+  /** The event's sequence in its stream. */
   readonly sequence: number;
+  /** The SSE event type. */
   readonly type: string;
+  /** The serialised data. */
   readonly data: string;
   /** Set on the final event: the state the stream ends in. */
   readonly final?: StreamState;
@@ -11,8 +14,11 @@ export interface BusEvent {
 
 /** What the bus knows of a stream produced somewhere. */
 export interface BusStreamInfo {
+  /** The stream's id. */
   readonly streamId: string;
+  /** The stream's epoch. */
   readonly epoch: string;
+  /** Where the stream stands, as its producer last told the bus. */
   readonly status: StreamState;
   /** Every event up to this sequence is in the durable store. */
   readonly persistedThrough: number;
@@ -20,6 +26,7 @@ export interface BusStreamInfo {
 
 /** Receives a followed stream's events, in order. */
 export interface BusFollower {
+  /** The next event of the stream. */
   event(event: BusEvent): void;
   /** The bus lost events after `afterSequence` (its data was lost): they must come from elsewhere. */
   gap(afterSequence: number, nextSequence: number): void;

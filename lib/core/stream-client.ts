@@ -13,6 +13,7 @@ export type ClientEndReason =
 
 /** Events read from the store tier for one client. */
 export interface HistoryPage {
+  /** The events, oldest first. */
   readonly events: readonly StreamEvent[];
   /** True for a custom catch-up function's aggregated events, whose sequences may skip. */
   readonly aggregated: boolean;
@@ -20,7 +21,9 @@ export interface HistoryPage {
 
 /** Where a client is delivered to. `write` returns false when the consumer is backed up. */
 export interface ClientSink {
+  /** Delivers one event; returns false when the consumer is backed up (the client pauses). */
   write(event: StreamEvent): boolean;
+  /** The client ended, and why; nothing is written after it. */
   end(reason: ClientEndReason): void;
 }
 
@@ -67,6 +70,7 @@ export class StreamClient {
   /** Bytes ever sent through the cursor, when known; stays exact while the client is stalled. */
   private cursorEnd: number | undefined;
 
+  /** @internal Made by `ResumableStream.attach()`. */
   constructor(
     private readonly source: ClientSource,
     private cursor: number,
@@ -81,6 +85,7 @@ export class StreamClient {
     return this.cursor;
   }
 
+  /** Whether the client has ended (see {@link ClientEndReason}). */
   get isClosed(): boolean {
     return this.closed;
   }

@@ -16,11 +16,15 @@ export interface EventInput {
 export interface StreamEvent {
   /** `<epoch>-<sequence>`, the id the client sends back as `Last-Event-ID`. */
   readonly id: string;
+  /** The SSE event type (`event:` line). */
   readonly type: string;
   /** The serialised data: the string that was sent, or the JSON of the object that was sent. */
   readonly data: string;
+  /** The reconnection delay hint in ms (`retry:` line), when the event was sent with one. */
   readonly retry?: number;
+  /** 1, 2, 3, ... within the stream's history. */
   readonly sequence: number;
+  /** The stream history this event belongs to. */
   readonly epoch: string;
   /** Size of `data` in UTF-8 bytes; what the buffer's byte limit counts. */
   readonly bytes: number;
@@ -28,6 +32,7 @@ export interface StreamEvent {
 
 /** A comment line (`: ...`) that keeps an idle connection open; clients ignore it. */
 export interface HeartbeatMessage {
+  /** The comment's text (`heartbeat`). */
   readonly comment: string;
 }
 
@@ -37,7 +42,9 @@ export interface HeartbeatMessage {
  * when configured, the `retry:` hint. EventSource dispatches no event for it.
  */
 export interface PositionMessage {
+  /** The client's position: the id of the last event it has, or `<epoch>-0` before the first. */
   readonly id: string;
+  /** The stream's `retryMs`, when set. */
   readonly retry?: number;
 }
 
@@ -49,9 +56,13 @@ export interface PositionMessage {
  * follow.
  */
 export interface ResetMessage {
+  /** The position the client continues from (`resumesAfter`). */
   readonly id: string;
+  /** `reset`, or the stream's `eventTypes.reset`. */
   readonly type: string;
+  /** JSON: `{ reason, lastEventId, resumesAfter }`. */
   readonly data: string;
+  /** The stream's `retryMs`, when set. */
   readonly retry?: number;
 }
 

@@ -20,11 +20,17 @@ export const RATE_WINDOW_SECONDS = 10;
  * over the last full {@link RATE_WINDOW_SECONDS} seconds, kept in a small ring of buckets.
  */
 export class StreamMetrics {
+  /** Events appended since start. */
   eventsTotal = 0;
+  /** Bytes of data appended since start. */
   bytesTotal = 0;
+  /** Clients connected since start. */
   clientsAttached = 0;
+  /** Clients cut for being too slow since start. */
   slowClientDisconnects = 0;
+  /** Clients connected since start, by where their first event came from. */
   readonly catchup: Record<CatchupTier, number> = { live: 0, buffer: 0, store: 0, reset: 0 };
+  /** Streams brought into memory since start, by where they were found. */
   readonly located: Record<LocateSource, number> = { store: 0, bus: 0 };
   private readonly buckets = Array.from({ length: RATE_WINDOW_SECONDS + 1 }, () => ({
     second: -1,
@@ -34,6 +40,7 @@ export class StreamMetrics {
 
   constructor(private readonly now: () => number = Date.now) {}
 
+  /** Counts one event of `bytes` bytes of data. */
   event(bytes: number): void {
     this.eventsTotal++;
     this.bytesTotal += bytes;
@@ -42,6 +49,7 @@ export class StreamMetrics {
     bucket.bytes += bytes;
   }
 
+  /** Counts one client, whose first event comes from `tier`. */
   attached(tier: CatchupTier): void {
     this.clientsAttached++;
     this.catchup[tier]++;

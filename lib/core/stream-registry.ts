@@ -74,28 +74,35 @@ export interface StreamRegistryStats {
   byState: Record<StreamState, number>;
   /** Clients connected, all streams. */
   clients: number;
-  /** Events currently held in replay buffers, and their bytes of data. */
+  /** Events currently held in replay buffers. */
   bufferedEvents: number;
+  /** Bytes of data of the events held in replay buffers. */
   bufferedBytes: number;
-  /** Streams created and clients cut for being too slow, since the registry started. */
+  /** Streams created since the registry started. */
   streamsCreated: number;
+  /** Clients cut for being too slow, since the registry started. */
   slowClientDisconnects: number;
-  /** Events appended (produced here or received from the bus) and their bytes, since start. */
+  /** Events appended (produced here or received from the bus) since start. */
   eventsTotal: number;
+  /** Bytes of data of the events appended since start. */
   bytesTotal: number;
-  /** Averaged over the last 10 full seconds. */
+  /** Events appended per second, averaged over the last 10 full seconds. */
   eventsPerSecond: number;
+  /** Bytes of data appended per second, averaged over the last 10 full seconds. */
   bytesPerSecond: number;
-  /** Clients connected since start, by where their first event came from. */
+  /** Clients connected since start. */
   clientsAttached: number;
+  /** Clients connected since start, by where their first event came from. */
   catchup: Record<CatchupTier, number>;
   /** Streams `locate()` brought into memory, from the store and from the bus (another instance). */
   located: Record<LocateSource, number>;
 }
 
+/** Default of {@link StreamRegistryOptions.maxClients}. */
 export const DEFAULT_MAX_CLIENTS = 50_000;
 
 const STREAM_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+/** Default of {@link StreamRegistryOptions.maxStreams}. */
 export const DEFAULT_MAX_STREAMS = 10_000;
 
 /**
@@ -236,6 +243,7 @@ export class StreamRegistry {
     return this.streams.get(id);
   }
 
+  /** Whether this process holds a stream with this id in memory (see `locate()` for the store and the bus). */
   has(id: string): boolean {
     return this.streams.has(id);
   }
@@ -275,6 +283,7 @@ export class StreamRegistry {
     return this.streams.delete(id);
   }
 
+  /** Figures for monitoring: streams, clients, buffers, rates, and counters since start. Cheap to call. */
   stats(): StreamRegistryStats {
     const byState: Record<StreamState, number> = { pending: 0, running: 0, completed: 0, failed: 0, cancelled: 0 };
     let clients = 0;

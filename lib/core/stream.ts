@@ -48,19 +48,27 @@ export interface StreamHooks {
 
 /** A stream brought back from its stored metadata (no longer in memory, or the process restarted). */
 export interface RestoredStreamState {
+  /** Marks a restored stream. */
   readonly kind?: 'restored';
+  /** The stored epoch. */
   readonly epoch: string;
+  /** The last stored sequence. */
   readonly lastSequence: number;
+  /** The stored state; a stream stored as running was interrupted. */
   readonly state: StreamState;
+  /** When it finished (ms since the epoch), if it did. */
   readonly finishedAt: number | undefined;
 }
 
 /** A local copy of a stream produced on another instance, fed by the bus. */
 export interface FollowedStreamState {
+  /** Marks a followed stream. */
   readonly kind: 'follower';
+  /** The epoch the producer gave the stream. */
   readonly epoch: string;
   /** The bus holds events after this sequence; older ones are in the store. */
   readonly startAfter: number;
+  /** Every event up to this sequence is in the store. */
   readonly persistedThrough: number;
 }
 
@@ -71,6 +79,7 @@ export interface FollowedStreamState {
 export class ResumableStream {
   /** Random per stream history; a client whose id has another epoch is told so. */
   readonly epoch: string;
+  /** When the stream object was made (ms since the epoch). */
   readonly createdAt = Date.now();
   private currentState: StreamState = 'pending';
   private endedAt: number | undefined;
@@ -92,6 +101,7 @@ export class ResumableStream {
   private readonly producedHere: boolean;
   private unfollow: (() => void) | undefined;
 
+  /** @internal Made by `StreamRegistry.create()`, `locate()` and the bus follower. */
   constructor(
     /** The stream's id, as used in URLs. */
     readonly id: string,
@@ -159,10 +169,12 @@ export class ResumableStream {
     if (follower) this.currentState = 'running';
   }
 
+  /** Where the stream stands: pending, running, completed, failed or cancelled. */
   get state(): StreamState {
     return this.currentState;
   }
 
+  /** True once the stream has completed, failed or been cancelled. */
   get isFinished(): boolean {
     return isFinishedState(this.currentState);
   }
@@ -182,6 +194,7 @@ export class ResumableStream {
     return formatEventId(this.epoch, this.sequence);
   }
 
+  /** Clients connected to this stream in this process. */
   get clientCount(): number {
     return this.clients.size;
   }

@@ -1,7 +1,7 @@
 import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { Observable } from 'rxjs';
-import { runWithFlowControl, type FlowControl } from '../core/flow-control.js';
-import { responseFrameWriter, type FrameResponse } from './response-frame-writer.js';
+import { runWithFlowControl, type FlowControl, type FrameWriter } from '../core/flow-control.js';
+import type { FrameResponse } from './response-frame-writer.js';
 
 interface RawResponse {
   readonly writableNeedDrain: boolean;
@@ -27,13 +27,16 @@ export function responseFlowControl(response: RawResponse): FlowControl {
   };
 }
 
+/** A response the engine writes frames to itself. */
+export type DirectRawResponse = RawResponse & FrameResponse;
+
 /** Backpressure of a response the engine writes frames to itself (see `DirectSseInterceptor`). */
-export function directResponseFlowControl(response: RawResponse & FrameResponse): FlowControl {
+export function directResponseFlowControl(response: DirectRawResponse, frames: FrameWriter): FlowControl {
   return {
     isBackedUp: () => response.writableLength >= DIRECT_HIGH_WATER_BYTES || response.destroyed,
     onceWritable: (listener) => onceWritable(response, listener),
     abort: () => response.destroy(),
-    frames: responseFrameWriter(response),
+    frames,
   };
 }
 
@@ -55,14 +58,16 @@ function onceWritable(response: RawResponse, listener: () => void): () => void {
   };
 }
 
-function rawResponseOf(context: ExecutionContext): (RawResponse & FrameResponse) | undefined {
+/** The Node.js response of an HTTP execution context (Fastify's `reply.raw`), if any. */
+export function rawResponseOf(context: ExecutionContext): DirectRawResponse | undefined {
   if (context.getType() !== 'http') return undefined;
   const response = context.switchToHttp().getResponse<{ raw?: RawResponse } & Partial<RawResponse>>();
-  const raw = (response?.raw ?? response) as (RawResponse & FrameResponse) | undefined;
+  const raw = (response?.raw ?? response) as DirectRawResponse | undefined;
   return typeof raw?.once === 'function' ? raw : undefined;
 }
 
-function withFlowControl(flow: FlowControl, next: CallHandler): Observable<unknown> {
+/** Runs the route handler's subscription with `flow` as the flow control of its streams. */
+export function withFlowControl(flow: FlowControl, next: CallHandler): Observable<unknown> {
   // Nest binds the handler's subscription to the async context in which handle() is called.
   return new Observable((subscriber) => runWithFlowControl(flow, () => next.handle().subscribe(subscriber)));
 }
@@ -80,21 +85,5 @@ export class StreamFlowInterceptor implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const raw = rawResponseOf(context);
     return raw ? withFlowControl(responseFlowControl(raw), next) : next.handle();
-  }
-}
-
-/**
- * The fast path, applied by `@ResumableSse()`: the stream returned by the `@Sse()` handler writes
- * each event's frame, made once and shared by every client, straight to the response, paced by
- * its backpressure, corked per event-loop turn. Guards, pipes, exception filters, Nest's SSE
- * headers, disconnect handling and shutdown work as with any `@Sse()` route; what differs is that
- * events no longer pass through the Observable Nest subscribes to, so an interceptor that maps or
- * taps events does not see them (use `pipeline: 'nest'` for that).
- */
-@Injectable()
-export class DirectSseInterceptor implements NestInterceptor {
-  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const raw = rawResponseOf(context);
-    return raw ? withFlowControl(directResponseFlowControl(raw), next) : next.handle();
   }
 }

@@ -1,6 +1,6 @@
 import { HttpException, HttpStatus, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { RegistryClosedError, StreamLimitError, StreamNotFoundError } from '../core/errors.js';
+import { StreamNotFoundError } from '../core/errors.js';
 import { StreamRegistry } from '../core/stream-registry.js';
 import { readLastEventId } from './last-event-id.js';
 import { SseConnectionTracker } from './sse-connection-tracker.js';
@@ -22,16 +22,11 @@ interface GuardedRequest {
   query?: Record<string, unknown>;
 }
 
-interface HeaderSetter {
-  header?(name: string, value: string): unknown;
-  setHeader?(name: string, value: string): unknown;
-}
-
 /**
  * Decides before any SSE header is written, where an HTTP status can still be answered:
  * unknown stream, or one the request may not see (`authorize`) -> 404; malformed
- * `Last-Event-ID` or one ahead of the stream -> 400; capacity reached or shutting down -> 503
- * with `Retry-After`; finished and fully seen -> 204. With a store, a stream that left memory is
+ * `Last-Event-ID` or one ahead of the stream -> 400; capacity reached -> 503 (with
+ * `Retry-After`, from `StreamErrorFilter`); finished and fully seen -> 204. With a store, a stream that left memory is
  * served from it; with a bus, one produced on another instance is followed. Put it on every
  * `@Sse()` route that serves a stream (`@ResumableSse()` does); Nest answers errors thrown later
  * with a 200 event stream carrying `event: error`.
@@ -56,26 +51,14 @@ export class StreamGuard implements CanActivate {
       ]) ?? DEFAULT_STREAM_ID_PARAM;
     const id = request.params?.[param] ?? '';
     const lastEventId = readLastEventId(request);
-    try {
-      // From memory, from another instance through the bus, or back from the store.
-      const stream = await this.registry.locate(id, lastEventId);
-      // A refusal looks exactly like an unknown stream, so ids cannot be probed.
-      if (!stream || !(await this.registry.isAuthorized(request, stream))) throw new StreamNotFoundError(id);
-      stream.resolveResume(lastEventId);
-      if (stream.isFullySeenBy(lastEventId)) throw new StreamFullyDeliveredException();
-      stream.assertClientCapacity();
-    } catch (error) {
-      if (error instanceof StreamLimitError || error instanceof RegistryClosedError) {
-        setHeader(http.getResponse<HeaderSetter>(), 'Retry-After', '1');
-      }
-      throw error;
-    }
+    // From memory, from another instance through the bus, or back from the store.
+    const stream = await this.registry.locate(id, lastEventId);
+    // A refusal looks exactly like an unknown stream, so ids cannot be probed.
+    if (!stream || !(await this.registry.isAuthorized(request, stream))) throw new StreamNotFoundError(id);
+    stream.resolveResume(lastEventId);
+    if (stream.isFullySeenBy(lastEventId)) throw new StreamFullyDeliveredException();
+    stream.assertClientCapacity();
     this.connections.track(http.getResponse());
     return true;
   }
-}
-
-function setHeader(response: HeaderSetter, name: string, value: string): void {
-  if (typeof response.header === 'function') response.header(name, value);
-  else response.setHeader?.(name, value);
 }

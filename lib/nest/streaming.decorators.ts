@@ -1,5 +1,6 @@
-import { applyDecorators, SetMetadata, Sse, UseGuards, UseInterceptors } from '@nestjs/common';
-import { DirectSseInterceptor, StreamFlowInterceptor } from './stream-flow.interceptor.js';
+import { applyDecorators, Get, Res, SetMetadata, Sse, UseGuards, UseInterceptors } from '@nestjs/common';
+import { DirectSseInterceptor } from './direct-sse.interceptor.js';
+import { StreamFlowInterceptor } from './stream-flow.interceptor.js';
 import { STREAM_ID_PARAM_METADATA } from './streaming.constants.js';
 import { StreamGuard } from './stream.guard.js';
 
@@ -10,7 +11,7 @@ export const StreamIdParam = (name: string) => SetMetadata(STREAM_ID_PARAM_METAD
 export interface ResumableSseOptions {
   /** Route parameter holding the stream id. Default `id`. */
   readonly param?: string;
-  /** Passed to Nest's `@Sse()`: Nest's own cap on characters queued for a client. Default 4 MiB. */
+  /** With `pipeline: 'nest'`, passed to `@Sse()`: Nest's cap on characters queued for a client. Default 4 MiB. */
   readonly maxPendingDataLength?: number;
   /**
    * How events reach the response. `direct` (default): each event is framed once for all clients
@@ -22,20 +23,39 @@ export interface ResumableSseOptions {
 }
 
 /**
- * `@Sse(path)` + `@UseGuards(StreamGuard)` + `@UseInterceptors(DirectSseInterceptor)`
- * (+ `@StreamIdParam()`) in one: a route that serves a stream with 404 / 400 / 204 answered
- * before the event stream starts, events written to the socket as shared frames, and catch-up
- * paced by the client's connection. The handler returns `registry.observe(id, lastEventId)`.
+ * Where Nest hands the direct path the response (as if the handler had a `@Res()` parameter
+ * there): past any real parameter, so the handler's own signature is untouched. A handled
+ * response is one Nest does not send a body for once the handler's Observable has emitted.
+ */
+const RESPONSE_ARGUMENT_INDEX = 32;
+
+function RespondsItself(): MethodDecorator {
+  return (target, key, descriptor) => {
+    Res({ passthrough: false })(target, key, RESPONSE_ARGUMENT_INDEX);
+    return descriptor;
+  };
+}
+
+/**
+ * A route that serves a stream: `StreamGuard` answers 404 / 400 / 204 / 503 before the event
+ * stream starts, then events are written to the socket as shared frames, catch-up paced by the
+ * client's connection. The handler returns `registry.observe(id, lastEventId)`.
+ *
+ * By default (`pipeline: 'direct'`) it is `@Get(path)` + `@UseGuards(StreamGuard)` +
+ * `@UseInterceptors(DirectSseInterceptor)`, which takes the response over once the stream
+ * starts; with `pipeline: 'nest'` it is `@Sse(path)` + `@UseGuards(StreamGuard)` +
+ * `@UseInterceptors(StreamFlowInterceptor)`. `param` adds `@StreamIdParam(param)`.
  */
 export function ResumableSse(path: string, options: ResumableSseOptions = {}): MethodDecorator {
-  const decorators = [
-    Sse(
-      path,
-      options.maxPendingDataLength === undefined ? undefined : { maxPendingDataLength: options.maxPendingDataLength },
-    ),
-    UseGuards(StreamGuard),
-    UseInterceptors(options.pipeline === 'nest' ? StreamFlowInterceptor : DirectSseInterceptor),
-  ];
+  const throughNest = options.pipeline === 'nest';
+  const maxPendingDataLength = options.maxPendingDataLength;
+  const decorators = throughNest
+    ? [
+        Sse(path, maxPendingDataLength === undefined ? undefined : { maxPendingDataLength }),
+        UseGuards(StreamGuard),
+        UseInterceptors(StreamFlowInterceptor),
+      ]
+    : [Get(path), RespondsItself(), UseGuards(StreamGuard), UseInterceptors(DirectSseInterceptor)];
   if (options.param) decorators.push(StreamIdParam(options.param));
   return applyDecorators(...decorators);
 }

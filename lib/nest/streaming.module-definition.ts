@@ -4,6 +4,7 @@ import type { StreamingModuleOptions } from './interfaces/streaming-module-optio
 /** Builds `forRoot()` / `forRootAsync()` and the options token, the way `@nestjs/cache-manager` does. */
 export const {
   ConfigurableModuleClass: ConfigurableStreamingModule,
+  /** Injection token of the {@link StreamingModuleOptions} given to `forRoot()` / `forRootAsync()`. */
   MODULE_OPTIONS_TOKEN: STREAMING_MODULE_OPTIONS,
   OPTIONS_TYPE: STREAMING_OPTIONS_TYPE,
   ASYNC_OPTIONS_TYPE: STREAMING_ASYNC_OPTIONS_TYPE,

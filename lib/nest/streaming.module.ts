@@ -1,7 +1,9 @@
 import { Logger, Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
 import { StreamRegistry } from '../core/stream-registry.js';
 import type { StreamingModuleOptions } from './interfaces/streaming-module-options.interface.js';
 import { SseConnectionTracker } from './sse-connection-tracker.js';
+import { StreamErrorFilter } from './stream-error.filter.js';
 import { StreamGuard } from './stream.guard.js';
 import { StreamingLifecycle } from './streaming.lifecycle.js';
 import {
@@ -31,6 +33,7 @@ import {
     SseConnectionTracker,
     StreamGuard,
     StreamingLifecycle,
+    { provide: APP_FILTER, useClass: StreamErrorFilter },
   ],
   exports: [StreamRegistry, StreamGuard, SseConnectionTracker],
 })

@@ -7,7 +7,7 @@
  * are re-exported from the loaded module; each class is exported as a value and a type of the same
  * name, so it works in `new`, `instanceof`, `extends`, type positions and Nest injection alike.
  *
- * @packageDocumentation
+ * @module nestjs-meridian-stream/redis
  */
 import { loadWithOptionalPeer } from '../core/optional-peer.js';
 import type * as Implementation from './redis-stream-bus.js';
@@ -20,7 +20,12 @@ const redis = await loadWithOptionalPeer(
 
 /**
  * The stream bus on Redis (`StreamingModule` option `bus`): each stream's events are a Redis
- * Stream, so several instances serve the same streams. See the class in `redis-stream-bus.ts`.
+ * Stream, so several instances serve the same streams.
+ *
+ * ```ts
+ * StreamingModule.forRoot({ bus: new RedisStreamBus({ connection: 'redis://127.0.0.1:6379' }) });
+ * ```
+ * @class
  */
 export const RedisStreamBus = redis.RedisStreamBus;
 /**

@@ -16,6 +16,7 @@ export interface RedisStreamBusOptions {
   readonly maxLength?: number;
   /** How long one blocking read waits before looking at the producer's lease, in ms. Default 2000. */
   readonly blockMs?: number;
+  /** Where the bus logs Redis errors and retries (a NestJS Logger fits). Default: nothing is logged. */
   readonly logger?: StreamLogger;
 }
 
@@ -36,6 +37,7 @@ type XReadReply = [key: string, entries: [id: string, fields: string[]][]][] | n
  * clients follow it.
  */
 export class RedisStreamBus implements StreamBus {
+  /** This instance's random id: the owner written in a stream's metadata and lease. */
   readonly instanceId = randomBytes(6).toString('hex');
   private readonly redis: Redis;
   private readonly ownsConnection: boolean;

@@ -23,6 +23,10 @@ export class StreamingHealthIndicator {
     private readonly health: HealthIndicatorService,
   ) {}
 
+  /**
+   * Checks the store and the bus, each within {@link HEALTH_CHECK_TIMEOUT_MS}, and reports `key`
+   * (default `streaming`) up or down, with the registry's figures as details.
+   */
   async isHealthy<const Key extends string = 'streaming'>(
     key: Key = 'streaming' as Key,
   ): Promise<HealthIndicatorResult<Key>> {

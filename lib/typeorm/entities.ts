@@ -2,22 +2,35 @@ import { EntitySchema, type ValueTransformer } from 'typeorm';
 
 /** A row of `meridian_stream_events`. */
 export interface StreamEventRow {
+  /** Column `stream_id`, part of the primary key. */
   streamId: string;
+  /** Column `sequence`, part of the primary key. */
   sequence: number;
+  /** Column `epoch`: the stream history the event belongs to. */
   epoch: string;
+  /** Column `type`: the SSE event type. */
   type: string;
+  /** Column `data`: the serialised data (base64 behind a marker when it contains NUL). */
   data: string;
+  /** Column `created_at`: when it was written, ms since the epoch. */
   createdAt: number;
 }
 
 /** A row of `meridian_streams`. */
 export interface StreamMetaRow {
+  /** Column `stream_id`, the primary key. */
   streamId: string;
+  /** Column `epoch`. */
   epoch: string;
+  /** Column `status`: the stream's state as of the events stored. */
   status: string;
+  /** Column `last_sequence`: the last event stored. */
   lastSequence: number;
+  /** Column `created_at`, ms since the epoch. */
   createdAt: number;
+  /** Column `updated_at`, ms since the epoch. */
   updatedAt: number;
+  /** Column `finished_at`, ms since the epoch; null while the stream runs. */
   finishedAt: number | null;
 }
 
@@ -27,7 +40,9 @@ const bigintAsNumber: ValueTransformer = {
   from: (value: string | number | null) => (value === null ? null : Number(value)),
 };
 
+/** Name of the events table. */
 export const STREAM_EVENTS_TABLE = 'meridian_stream_events';
+/** Name of the streams table. */
 export const STREAMS_TABLE = 'meridian_streams';
 
 /** One stored event; primary key (stream id, sequence), so an event can never be stored twice. */

@@ -7,7 +7,7 @@
  * are re-exported from the loaded modules; each class is exported as a value and a type of the
  * same name, so it works in `new`, `instanceof`, `extends`, type positions and Nest injection alike.
  *
- * @packageDocumentation
+ * @module nestjs-meridian-stream/typeorm
  */
 import { loadWithOptionalPeer } from '../core/optional-peer.js';
 import type * as Store from './typeorm-event-store.js';
@@ -28,6 +28,14 @@ const { store, entities, migration } = await loadWithOptionalPeer(
 /**
  * The event store on a TypeORM `DataSource` (`StreamingModule` option `store`). The DataSource
  * needs `meridianStreamEntities` among its entities and the tables of `meridianStreamMigrations`.
+ *
+ * ```ts
+ * StreamingModule.forRootAsync({
+ *   inject: [DataSource],
+ *   useFactory: (dataSource: DataSource) => ({ store: new TypeOrmEventStore(dataSource) }),
+ * });
+ * ```
+ * @class
  */
 export const TypeOrmEventStore = store.TypeOrmEventStore;
 /**
@@ -36,7 +44,10 @@ export const TypeOrmEventStore = store.TypeOrmEventStore;
  */
 export type TypeOrmEventStore = Store.TypeOrmEventStore;
 
-/** Thrown when a write does not continue the stored stream exactly (it would leave a gap or a duplicate). */
+/**
+ * Thrown when a write does not continue the stored stream exactly (it would leave a gap or a duplicate).
+ * @class
+ */
 export const StoreSequenceError = store.StoreSequenceError;
 /** Thrown when a write does not continue the stored stream exactly (it would leave a gap or a duplicate). */
 export type StoreSequenceError = Store.StoreSequenceError;
@@ -53,7 +64,10 @@ export const STREAM_EVENTS_TABLE = entities.STREAM_EVENTS_TABLE;
 export const STREAMS_TABLE = entities.STREAMS_TABLE;
 export type { StreamEventRow, StreamMetaRow } from './entities.js';
 
-/** The migration that creates the two tables of the event store (PostgreSQL and SQLite). */
+/**
+ * The migration that creates the two tables of the event store (PostgreSQL and SQLite).
+ * @class
+ */
 export const CreateMeridianStreamTables1795000000000 = migration.CreateMeridianStreamTables1795000000000;
 /** The migration that creates the two tables of the event store (PostgreSQL and SQLite). */
 export type CreateMeridianStreamTables1795000000000 = Migration.CreateMeridianStreamTables1795000000000;

@@ -79,7 +79,10 @@ class EmissionCounter implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const { method, url } = context.switchToHttp().getRequest<{ method: string; url: string }>();
     if (method !== 'GET') return next.handle();
-    return next.handle().pipe(tap(() => this.counts.set(url, (this.counts.get(url) ?? 0) + 1)));
+    // The direct path emits one `undefined` when it takes the response over: not an event.
+    return next
+      .handle()
+      .pipe(tap((value) => value !== undefined && this.counts.set(url, (this.counts.get(url) ?? 0) + 1)));
   }
 }
 

@@ -120,6 +120,40 @@ describe('observe() writing frames directly', () => {
     expect(client.completed).toBe(true);
   });
 
+  test('a writer that owns its connection: the Observable completes at once, the client ends the connection', () => {
+    const registry = new StreamRegistry({ heartbeatMs: 0 });
+    const finished = registry.create();
+    finished.complete();
+    const running = registry.create();
+    for (const stream of [finished, running]) {
+      const connection = fakeConnection();
+      const closeListeners: (() => void)[] = [];
+      let ends = 0;
+      const owned = {
+        ...connection,
+        frames: {
+          ...connection.frames,
+          end: () => void ends++,
+          onClose: (listener: () => void) => closeListeners.push(listener),
+        },
+      };
+      const client = record(stream.observe(undefined, { ...noBeat, flowControl: owned }));
+      expect(client.completed).toBe(true);
+      connection.open!();
+      if (stream === finished) {
+        expect(connection.ids).toEqual([0, 1].map((n) => `${stream.epoch}-${n}`));
+        expect(ends).toBe(1);
+        expect(registry.stats().clients).toBe(0);
+      } else {
+        stream.send({ data: 'live' });
+        expect(connection.ids).toEqual([0, 1].map((n) => `${stream.epoch}-${n}`));
+        expect(stream.clientCount).toBe(1);
+        closeListeners.forEach((listener) => listener());
+        expect(stream.clientCount).toBe(0);
+      }
+    }
+  });
+
   test('pauses while the connection is backed up and resumes without gap or duplicate', () => {
     const registry = new StreamRegistry({ heartbeatMs: 0 });
     const stream = registry.create();

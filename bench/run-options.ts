@@ -1,0 +1,56 @@
+import { DEFAULT_SIZES, QUICK_SIZES, SCENARIOS } from './scenarios/index.js';
+import type { Sizes } from './scenarios/scenario.js';
+
+export interface RunOptions {
+  quick: boolean;
+  only?: string[];
+  scenarios: string[];
+  repetitions: number;
+  sizes: Sizes;
+  /** Copy the report and chart to docs/. */
+  publish: boolean;
+  /** Also run bench/multi-instance.ts (needs Redis). */
+  multi: boolean;
+}
+
+export const USAGE = `tsx bench/run.ts [--quick] [--only=<target,...>] [--scenarios=<${Object.keys(SCENARIOS).join(',')}>]
+                 [--idle=<connections>] [--reps=<n>] [--publish] [--multi]`;
+
+const list = (value: string) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+
+export function parseOptions(argv: string[]): RunOptions {
+  const flags = new Map<string, string>();
+  for (const arg of argv) {
+    const match = /^--([a-z]+)(?:=(.*))?$/.exec(arg);
+    if (!match) throw new Error(`unknown argument ${arg}\n${USAGE}`);
+    flags.set(match[1], match[2] ?? '');
+  }
+  const known = ['quick', 'only', 'scenarios', 'idle', 'reps', 'publish', 'multi'];
+  const unknown = [...flags.keys()].filter((flag) => !known.includes(flag));
+  if (unknown.length > 0) throw new Error(`unknown option --${unknown[0]}\n${USAGE}`);
+  const quick = flags.has('quick');
+  const scenarios = flags.has('scenarios') ? list(flags.get('scenarios')!) : Object.keys(SCENARIOS);
+  const badScenario = scenarios.find((name) => !(name in SCENARIOS));
+  if (badScenario) throw new Error(`unknown scenario ${badScenario}\n${USAGE}`);
+  const sizes: Sizes = structuredClone(quick ? QUICK_SIZES : DEFAULT_SIZES);
+  if (flags.has('idle')) sizes.idle.connections = positive('idle', flags.get('idle')!);
+  return {
+    quick,
+    only: flags.has('only') ? list(flags.get('only')!) : undefined,
+    scenarios,
+    repetitions: flags.has('reps') ? positive('reps', flags.get('reps')!) : quick ? 1 : 3,
+    sizes,
+    publish: flags.has('publish'),
+    multi: flags.has('multi'),
+  };
+}
+
+function positive(flag: string, value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1) throw new Error(`--${flag} needs a positive integer`);
+  return number;
+}

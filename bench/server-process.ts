@@ -1,0 +1,111 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import type { ServerStats } from './servers/common.js';
+import type { Target } from './targets.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+/**
+ * The root tsconfig maps `nestjs-meridian-stream` to lib/*.ts, which tsx (esbuild) compiles
+ * without decorator metadata, so Nest could not inject the library's classes. Without the
+ * mapping the package resolves to its own dist/ (built by tsc, what users install).
+ */
+const SERVER_TSCONFIG = path.join(import.meta.dirname, 'tsconfig.servers.json');
+const STARTUP_MS = 30_000;
+
+/** A free port on 127.0.0.1 between 20000 and 32000 (below the ephemeral range the clients use). */
+async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = net.createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free port between 20000 and 32000');
+}
+
+/** One target's server, a fresh process for each scenario run (see the contract in servers/common.ts). */
+export class ServerProcess {
+  private constructor(
+    readonly port: number,
+    private readonly child: ChildProcess,
+    private readonly output: () => string,
+  ) {}
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  static async start(target: Target): Promise<ServerProcess> {
+    const port = await freePort();
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', target.file], {
+      cwd: ROOT,
+      env: { ...process.env, TSX_TSCONFIG_PATH: SERVER_TSCONFIG, ...target.env, PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stderr!.on('data', (chunk) => (output += chunk));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => fail(`did not print "listening ${port}" within ${STARTUP_MS} ms`), STARTUP_MS);
+      function fail(reason: string) {
+        clearTimeout(timer);
+        child.kill('SIGKILL');
+        reject(new Error(`${target.name} ${reason}\n${output.slice(-2000)}`));
+      }
+      child.once('exit', (code) => fail(`exited with ${code} before listening`));
+      let lines = '';
+      child.stdout!.on('data', (chunk) => {
+        lines += chunk;
+        output += chunk;
+        if (lines.split('\n').includes(`listening ${port}`)) {
+          clearTimeout(timer);
+          child.removeAllListeners('exit');
+          resolve();
+        }
+      });
+    });
+    return new ServerProcess(port, child, () => output);
+  }
+
+  async stats(gc = false): Promise<ServerStats> {
+    const response = await fetch(`http://127.0.0.1:${this.port}/stats${gc ? '?gc=1' : ''}`);
+    if (!response.ok) throw new Error(`GET /stats answered ${response.status}`);
+    return (await response.json()) as ServerStats;
+  }
+
+  /** Polls /stats until the server counts `connections` open SSE clients. */
+  async waitForConnections(connections: number, timeoutMs = 15_000): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const { connections: open } = await this.stats();
+      if (open === connections) return;
+      if (performance.now() > deadline) throw new Error(`server counts ${open} connections, expected ${connections}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** POST /persist; the status tells whether the target has a database tier (200) or not (404). */
+  async persist(): Promise<number> {
+    const response = await fetch(`http://127.0.0.1:${this.port}/persist`, { method: 'POST' });
+    await response.arrayBuffer();
+    return response.status;
+  }
+
+  /** The last of what the process wrote, for error reports. */
+  tail(): string {
+    return this.output().slice(-2000);
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited within 3 s. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 3_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
