@@ -27,6 +27,7 @@ export const ALL_TARGETS: Target[] = [
   target('meridian-direct-express', 'meridian.ts', { MERIDIAN_PIPELINE: 'direct', HTTP_ADAPTER: 'express' }, true),
   target('meridian-direct-fastify', 'meridian.ts', { MERIDIAN_PIPELINE: 'direct', HTTP_ADAPTER: 'fastify' }, true),
   target('meridian-nest-express', 'meridian.ts', { MERIDIAN_PIPELINE: 'nest', HTTP_ADAPTER: 'express' }, true),
+  target('meridian-plain-express', 'meridian.ts', { MERIDIAN_PIPELINE: 'plain', HTTP_ADAPTER: 'express' }, true),
 ];
 
 /** The targets to run: those whose file exists, narrowed by --only (the baseline always runs). */

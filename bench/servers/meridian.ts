@@ -9,12 +9,13 @@ import 'reflect-metadata';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Controller, Get, HttpCode, Inject, Module, Param, Post, Query } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Module, Param, Post, Query, Sse, UseGuards } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import {
   LastEventId,
   ResumableSse,
+  StreamGuard,
   StreamingModule,
   StreamRegistry,
   type ResumableStream,
@@ -23,7 +24,9 @@ import { meridianStreamEntities, meridianStreamMigrations, TypeOrmEventStore } f
 import { DataSource } from 'typeorm';
 import { announceListening, createProducer, parsePublishQuery, portFromEnv, serverStats } from './common.js';
 
-const pipeline = process.env.MERIDIAN_PIPELINE === 'nest' ? 'nest' : 'direct';
+/** direct: `@ResumableSse()`; nest: `@ResumableSse(path, { pipeline: 'nest' })`; plain: `@Sse()` + `StreamGuard`. */
+const mode = process.env.MERIDIAN_PIPELINE ?? 'direct';
+const pipeline = mode === 'nest' ? 'nest' : 'direct';
 const STREAM_ID = 'bench';
 
 const folder = mkdtempSync(path.join(os.tmpdir(), 'meridian-bench-'));
@@ -46,8 +49,15 @@ class BenchController {
     this.producer = createProducer((_n, data) => this.stream.send({ data }));
   }
 
-  @ResumableSse('sse/:id', { pipeline })
+  @ResumableSse(mode === 'plain' ? 'unused/:id' : 'sse/:id', { pipeline })
   follow(@Param('id') id: string, @LastEventId() lastEventId?: string) {
+    return this.registry.observe(id, lastEventId);
+  }
+
+  /** What a user writes with Nest's own decorator: events through Nest's pipeline, unpaced. */
+  @Sse(mode === 'plain' ? 'sse/:id' : 'unused-plain/:id')
+  @UseGuards(StreamGuard)
+  followPlain(@Param('id') id: string, @LastEventId() lastEventId?: string) {
     return this.registry.observe(id, lastEventId);
   }
 

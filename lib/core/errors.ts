@@ -133,6 +133,7 @@ export class PublicStreamError extends Error {
 }
 
 function truncate(value: string, max = 80): string {
-  const printable = value.replace(/[^\x20-\x7e]/g, '?');
-  return printable.length > max ? `${printable.slice(0, max)}...` : printable;
+  // Cut first: cleaning a megabyte-long value only to show 80 characters of it is wasted work.
+  const printable = value.slice(0, max + 1).replace(/[^\x20-\x7e]/g, '?');
+  return value.length > max ? `${printable.slice(0, max)}...` : printable;
 }

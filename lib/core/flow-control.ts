@@ -29,6 +29,8 @@ export interface FrameWriter {
   whenOpen(listener: () => void): () => void;
   /** Writes one whole frame; `isBackedUp()` then tells whether to wait for `onceWritable()`. */
   write(frame: Buffer): void;
+  /** Optional: hands over at once what `write()` holds back (it is called before the end). */
+  flush?(): void;
   /**
    * Present when the writer owns its connection: the client then ends it with `end()` once it
    * has nothing more to send, and is detached through `onClose()`; the Observable returned by

@@ -29,7 +29,11 @@ export function attachDirectClient(
   // Closures below use this, never the parameter: an owned connection must not keep the
   // subscriber (and, through its finalizers, the caller's whole operator chain) alive.
   const completing: Subscriber<SseMessage> | undefined = owned ? undefined : subscriber;
-  const finish = () => (owned ? writer.end!() : completing?.complete());
+  const finish = () => {
+    writer.flush?.();
+    if (owned) writer.end!();
+    else completing?.complete();
+  };
   const early: Buffer[] = [];
   let cancelWait: (() => void) | undefined;
   let writing = false;

@@ -51,3 +51,35 @@ export function frameOf(message: SseMessage): Buffer {
 
 /** The heartbeat frame (`: heartbeat`), shared by every connection. */
 export const HEARTBEAT_FRAME: Buffer = frameOf(HEARTBEAT as HeartbeatMessage);
+
+/** Joined runs of frames made in this turn of the event loop, by their first frame. */
+let joined = new Map<Buffer, { frames: readonly Buffer[]; bytes: Buffer }[]>();
+let clearing = false;
+
+/**
+ * The frames as one buffer, shared by every caller that joins the very same frames in the same
+ * turn of the event loop: clients that are level with each other get the burst of events a
+ * producer sent in one turn as one buffer, joined once, and written with one call each.
+ */
+export function joinFrames(frames: readonly Buffer[]): Buffer {
+  if (frames.length === 1) return frames[0];
+  const candidates = joined.get(frames[0]);
+  const found = candidates?.find(
+    (candidate) =>
+      candidate.frames.length === frames.length && candidate.frames.every((frame, index) => frame === frames[index]),
+  );
+  if (found) return found.bytes;
+  const bytes = Buffer.concat(frames as Buffer[]);
+  const entry = { frames, bytes };
+  if (candidates) candidates.push(entry);
+  else joined.set(frames[0], [entry]);
+  if (!clearing) {
+    clearing = true;
+    // Only this turn's writes share them; the next turn starts afresh (and frees them).
+    setImmediate(() => {
+      joined = new Map();
+      clearing = false;
+    });
+  }
+  return bytes;
+}

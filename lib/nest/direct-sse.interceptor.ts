@@ -1,7 +1,7 @@
 import { Injectable, Logger, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { SSE_METADATA } from '@nestjs/common/constants.js';
 import { Observable, type Subscription } from 'rxjs';
-import { runWithFlowControl, type FrameWriter } from '../core/flow-control.js';
+import { runWithFlowControl } from '../core/flow-control.js';
 import { formatSseMessage } from '../core/sse-frame.js';
 import type { SseMessage } from '../core/stream-event.js';
 import { writeSseHead, type HeadResponse } from './sse-response-head.js';
@@ -11,7 +11,7 @@ import {
   withFlowControl,
   type DirectRawResponse,
 } from './stream-flow.interceptor.js';
-import { responseFrameWriter } from './response-frame-writer.js';
+import { responseFrameWriter, type ResponseFrameWriter } from './response-frame-writer.js';
 
 interface TakenOverResponse extends DirectRawResponse, HeadResponse {
   end(): unknown;
@@ -91,11 +91,13 @@ export class DirectSseInterceptor implements NestInterceptor {
           error: (error: unknown) => {
             if (!opened) return outer.error(error);
             this.logger.error(`The event stream failed after it started; ending the response. ${String(error)}`);
+            frames.flush();
             raw.end();
           },
           complete: () => {
             if (owned) return;
             open();
+            frames.flush();
             raw.end();
           },
         }),
@@ -113,7 +115,7 @@ export class DirectSseInterceptor implements NestInterceptor {
  * so it is built out here: a closure made inside `takeOver()` would keep Nest's whole request
  * context (execution context, handler, arguments) alive with it.
  */
-function ownedResponseWriter(raw: TakenOverResponse, onAttach: () => void): FrameWriter {
+function ownedResponseWriter(raw: TakenOverResponse, onAttach: () => void): ResponseFrameWriter {
   const writer = responseFrameWriter(raw);
   let attach: (() => void) | undefined = onAttach;
   return {
@@ -124,8 +126,15 @@ function ownedResponseWriter(raw: TakenOverResponse, onAttach: () => void): Fram
       attachNow?.();
       return later(listener);
     },
+    get pendingBytes() {
+      return writer.pendingBytes;
+    },
     write: (frame) => writer.write(frame),
-    end: () => raw.end(),
+    flush: () => writer.flush(),
+    end: () => {
+      writer.flush();
+      raw.end();
+    },
     onClose: (listener) => raw.once('close', listener),
   };
 }

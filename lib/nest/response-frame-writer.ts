@@ -1,4 +1,5 @@
 import type { FrameWriter } from '../core/flow-control.js';
+import { joinFrames } from '../core/sse-frame.js';
 
 /** What the direct path needs of a Node.js HTTP response (Express `Response`, Fastify `reply.raw`). */
 export interface FrameResponse {
@@ -7,25 +8,37 @@ export interface FrameResponse {
   readonly writableEnded: boolean;
   readonly writableLength: number;
   write(chunk: Buffer): boolean;
-  cork(): void;
-  uncork(): void;
 }
 
 /** How long the direct path waits for Nest to send the response head before it gives up. */
 const OPEN_TIMEOUT_MS = 10_000;
 
+/** A {@link FrameWriter} on a response, with what it holds for the end of the turn. */
+export interface ResponseFrameWriter extends FrameWriter {
+  /** Bytes written in this turn and not yet handed to the response. */
+  readonly pendingBytes: number;
+  flush(): void;
+}
+
 /**
- * Writes SSE frames straight to a response whose head NestJS's `@Sse()` sends. Writes made in
- * one turn of the event loop leave in one system call (the socket is corked until the next
- * tick), which is what keeps fan-out of bursts cheap.
+ * Writes SSE frames straight to a response whose head NestJS's `@Sse()` sends (or the direct
+ * path sent). Frames written in one turn of the event loop are handed to the response together,
+ * in one write, at the end of the turn (a microtask): a burst of events costs each client one
+ * write instead of one per event, and clients level with each other share the joined buffer.
  */
-export function responseFrameWriter(response: FrameResponse): FrameWriter {
-  let corked = false;
-  const uncork = () => {
-    corked = false;
-    response.uncork();
+export function responseFrameWriter(response: FrameResponse): ResponseFrameWriter {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const flush = () => {
+    const frames = pending;
+    pending = [];
+    pendingBytes = 0;
+    if (frames.length > 0 && !response.destroyed && !response.writableEnded) response.write(joinFrames(frames));
   };
   return {
+    get pendingBytes() {
+      return pendingBytes;
+    },
     whenOpen(listener) {
       let timer: NodeJS.Timeout | undefined;
       let cancelled = false;
@@ -47,12 +60,10 @@ export function responseFrameWriter(response: FrameResponse): FrameWriter {
     },
     write(frame) {
       if (response.destroyed || response.writableEnded) return;
-      if (!corked) {
-        corked = true;
-        response.cork();
-        process.nextTick(uncork);
-      }
-      response.write(frame);
+      if (pending.length === 0) queueMicrotask(flush);
+      pending.push(frame);
+      pendingBytes += frame.length;
     },
+    flush,
   };
 }

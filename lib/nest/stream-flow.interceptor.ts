@@ -31,9 +31,13 @@ export function responseFlowControl(response: RawResponse): FlowControl {
 export type DirectRawResponse = RawResponse & FrameResponse;
 
 /** Backpressure of a response the engine writes frames to itself (see `DirectSseInterceptor`). */
-export function directResponseFlowControl(response: DirectRawResponse, frames: FrameWriter): FlowControl {
+export function directResponseFlowControl(
+  response: DirectRawResponse,
+  frames: FrameWriter & { readonly pendingBytes?: number },
+): FlowControl {
   return {
-    isBackedUp: () => response.writableLength >= DIRECT_HIGH_WATER_BYTES || response.destroyed,
+    isBackedUp: () =>
+      response.writableLength + (frames.pendingBytes ?? 0) >= DIRECT_HIGH_WATER_BYTES || response.destroyed,
     onceWritable: (listener) => onceWritable(response, listener),
     abort: () => response.destroy(),
     frames,

@@ -27,7 +27,8 @@ export async function createSampleApp(options: SampleAppOptions = {}): Promise<I
   if (options.adapter === 'fastify') {
     // Loaded only when asked for, so an Express user never needs Fastify installed.
     const { FastifyAdapter } = await import('@nestjs/platform-fastify');
-    return NestFactory.create(module, new FastifyAdapter(), { logger });
+    // Stream ids may be 128 characters long; Fastify's router refuses parameters over 100 by default.
+    return NestFactory.create(module, new FastifyAdapter({ maxParamLength: 128 }), { logger });
   }
   return NestFactory.create(module, { logger });
 }

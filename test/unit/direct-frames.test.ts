@@ -3,7 +3,7 @@ import { describe, expect, test } from '@jest/globals';
 import { Writable } from 'node:stream';
 import { SseStream } from '@nestjs/core/router/sse-stream.js';
 import type { FlowControl } from '../../lib/core/flow-control.js';
-import { formatSseMessage, frameOf, HEARTBEAT_FRAME } from '../../lib/core/sse-frame.js';
+import { formatSseMessage, frameOf, HEARTBEAT_FRAME, joinFrames } from '../../lib/core/sse-frame.js';
 import type { SseMessage } from '../../lib/core/stream-event.js';
 import { StreamRegistry } from '../../lib/core/stream-registry.js';
 import { mulberry32, range, record } from './helpers.js';
@@ -87,6 +87,18 @@ describe('SSE frames', () => {
     const event = stream.send({ data: 'shared' })!;
     expect(frameOf(event)).toBe(frameOf(event));
     expect(HEARTBEAT_FRAME.toString()).toBe(': heartbeat\n\n');
+  });
+
+  test('joined once per turn for every client with the same run of frames', async () => {
+    const [a, b, c] = ['a', 'b', 'c'].map((text) => Buffer.from(text));
+    const ab = joinFrames([a, b]);
+    expect(ab.toString()).toBe('ab');
+    expect(joinFrames([a, b])).toBe(ab);
+    expect(joinFrames([a, c]).toString()).toBe('ac');
+    expect(joinFrames([a, b, c]).toString()).toBe('abc');
+    expect(joinFrames([a])).toBe(a);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(joinFrames([a, b])).not.toBe(ab);
   });
 });
 
