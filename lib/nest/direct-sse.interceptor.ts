@@ -129,6 +129,9 @@ function ownedResponseWriter(raw: TakenOverResponse, onAttach: () => void): Resp
     get pendingBytes() {
       return writer.pendingBytes;
     },
+    get backlog() {
+      return writer.backlog;
+    },
     write: (frame) => writer.write(frame),
     flush: () => writer.flush(),
     end: () => {

@@ -33,12 +33,15 @@ export type DirectRawResponse = RawResponse & FrameResponse;
 /** Backpressure of a response the engine writes frames to itself (see `DirectSseInterceptor`). */
 export function directResponseFlowControl(
   response: DirectRawResponse,
-  frames: FrameWriter & { readonly pendingBytes?: number },
+  frames: FrameWriter & { readonly backlog?: number },
 ): FlowControl {
   return {
-    isBackedUp: () =>
-      response.writableLength + (frames.pendingBytes ?? 0) >= DIRECT_HIGH_WATER_BYTES || response.destroyed,
-    onceWritable: (listener) => onceWritable(response, listener),
+    isBackedUp: () => (frames.backlog ?? response.writableLength) >= DIRECT_HIGH_WATER_BYTES || response.destroyed,
+    // Frames may go straight to the socket, which then, not the response, says when it drained.
+    onceWritable: (listener) =>
+      response.socket?.writableNeedDrain
+        ? onceWritable(response.socket as unknown as RawResponse, listener)
+        : onceWritable(response, listener),
     abort: () => response.destroy(),
     frames,
   };
