@@ -57,3 +57,25 @@ export function runWithFlowControl<T>(flow: FlowControl, fn: () => T): T {
 export function currentFlowControl(): FlowControl | undefined {
   return ambient.getStore();
 }
+
+/**
+ * Pauses a client until `flow` can take more: `resume` is called once it can. A flow control may
+ * answer at once, from inside the call; then `writableNow` is true and the caller just keeps
+ * writing (resuming from there would re-enter its write loop). `onWritable` runs first in both
+ * cases.
+ */
+export function waitUntilWritable(
+  flow: FlowControl,
+  onWritable: () => void,
+  resume: () => void,
+): { readonly writableNow: boolean; readonly cancel: () => void } {
+  let asking = true;
+  let writableNow = false;
+  const cancel = flow.onceWritable(() => {
+    onWritable();
+    if (asking) writableNow = true;
+    else resume();
+  });
+  asking = false;
+  return { writableNow, cancel };
+}

@@ -1,5 +1,5 @@
 import type { Subscriber } from 'rxjs';
-import type { FlowControl, FrameWriter } from './flow-control.js';
+import { waitUntilWritable, type FlowControl, type FrameWriter } from './flow-control.js';
 import type { ObservableSource } from './observe-stream.js';
 import { frameOf, HEARTBEAT_FRAME } from './sse-frame.js';
 import type { ClientSink, StreamClient } from './stream-client.js';
@@ -36,8 +36,6 @@ export function attachDirectClient(
   };
   const early: Buffer[] = [];
   let cancelWait: (() => void) | undefined;
-  let writing = false;
-  let writableDuringWrite = false;
 
   const write = (frame: Buffer): boolean => {
     if (!open) {
@@ -52,15 +50,13 @@ export function attachDirectClient(
       if (write(frameOf(event))) return true;
       // Not open yet: opening resumes the client.
       if (!open) return false;
-      writing = true;
-      writableDuringWrite = false;
-      cancelWait = flow.onceWritable(() => {
-        cancelWait = undefined;
-        if (writing) writableDuringWrite = true;
-        else client.resume();
-      });
-      writing = false;
-      return writableDuringWrite;
+      const wait = waitUntilWritable(
+        flow,
+        () => (cancelWait = undefined),
+        () => client.resume(),
+      );
+      cancelWait = wait.writableNow ? undefined : wait.cancel;
+      return wait.writableNow;
     },
     end: (reason) => {
       ended = true;

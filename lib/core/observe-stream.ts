@@ -1,5 +1,5 @@
 import { Observable } from 'rxjs';
-import { currentFlowControl, type FlowControl } from './flow-control.js';
+import { currentFlowControl, waitUntilWritable, type FlowControl } from './flow-control.js';
 import { HEARTBEAT } from './heartbeat.js';
 import { attachDirectClient } from './observe-direct.js';
 import type { StreamClient, ClientSink } from './stream-client.js';
@@ -45,25 +45,22 @@ export function observeStream(
     }
     let budget = BURST_BYTES;
     let cancelWait: (() => void) | undefined;
-    let writing = false;
-    let writableDuringWrite = false;
     const sink: ClientSink = {
       write: (event) => {
         subscriber.next(event);
         if (!flow) return true;
         budget -= event.bytes + EVENT_OVERHEAD_BYTES;
         if (budget > 0 && !flow.isBackedUp()) return true;
-        writing = true;
-        writableDuringWrite = false;
-        cancelWait = flow.onceWritable(() => {
-          cancelWait = undefined;
-          budget = BURST_BYTES;
-          // A flow control may answer at once, from inside this write: just keep going.
-          if (writing) writableDuringWrite = true;
-          else client.resume();
-        });
-        writing = false;
-        return writableDuringWrite;
+        const wait = waitUntilWritable(
+          flow,
+          () => {
+            cancelWait = undefined;
+            budget = BURST_BYTES;
+          },
+          () => client.resume(),
+        );
+        cancelWait = wait.writableNow ? undefined : wait.cancel;
+        return wait.writableNow;
       },
       // Even a cut client completes: an error would reach Nest, which numbers it with its own id.
       end: (reason) => {
