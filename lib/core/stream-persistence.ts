@@ -123,6 +123,23 @@ export class StreamPersistence {
     this.stored = Math.max(this.stored, throughSequence);
   }
 
+  /**
+   * After a failed write, reads back how far the store really is: a write can commit and still
+   * fail on the way back (the connection dropped before the reply). Without this, every retry
+   * would start at an event the store already holds and be refused, for ever.
+   */
+  private async catchUpWithStore(store: EventStore): Promise<void> {
+    try {
+      const meta = await store.loadMeta(this.stream.id);
+      if (meta && meta.epoch === this.stream.meta().epoch && meta.lastSequence > this.stored) {
+        this.stored = Math.min(meta.lastSequence, this.stream.lastSequence);
+        this.onPersisted?.(this.stored);
+      }
+    } catch {
+      // The store is still unreachable: the next retry looks again.
+    }
+  }
+
   private background(): Promise<void> {
     return this.persist().then(
       () => {
@@ -180,6 +197,8 @@ export class StreamPersistence {
         if ((error as { code?: string }).code === 'STREAM_ALREADY_EXISTS') {
           this.fatal = error as Error;
           this.onFatal?.(this.fatal);
+        } else if (store && !writer) {
+          await this.catchUpWithStore(store);
         }
         throw error;
       }

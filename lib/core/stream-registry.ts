@@ -324,6 +324,10 @@ export class StreamRegistry {
     const running = [...this.streams.values()].filter((stream) => !stream.isFinished && !stream.follower);
     if (running.length > 0) this.logger.log(`Shutting down: cancelling ${running.length} running stream(s).`);
     for (const stream of running) stream.cancel('shutdown');
+    // Clients of streams produced elsewhere would wait here for nothing: they reconnect at once
+    // to another instance, which serves them from the bus (or the store) without a gap.
+    for (const stream of this.streams.values())
+      if (stream.follower && !stream.isFinished) stream.disconnectAll('shutdown');
     const deadline = Date.now() + graceMs;
     const flushed = this.store ? this.flushAll(deadline) : Promise.resolve();
     while (this.stats().clients > 0 && Date.now() < deadline) {
@@ -342,7 +346,8 @@ export class StreamRegistry {
   /** Writes what each stream has not stored yet, giving up at the deadline (it is logged). */
   private async flushAll(deadline: number): Promise<void> {
     const writes = [...this.streams.values()]
-      .filter((stream) => stream.persistedThrough < stream.lastSequence)
+      // Only what is produced here is written here; restored and followed streams are read-only.
+      .filter((stream) => stream.producedHere && stream.persistedThrough < stream.lastSequence)
       .map((stream) =>
         stream.persist().catch((error: unknown) => {
           this.logger.error(`Stream ${stream.id}: final write to the store failed at shutdown. ${String(error)}`);

@@ -98,7 +98,8 @@ export class ResumableStream {
   /** Produced on another instance: events arrive through `ingest()`. */
   readonly follower: boolean;
   /** Created by this instance's registry (not followed, not restored from the store). */
-  private readonly producedHere: boolean;
+  /** Created by this process's registry (not brought back from the store or followed from the bus). */
+  readonly producedHere: boolean;
   private unfollow: (() => void) | undefined;
 
   /** @internal Made by `StreamRegistry.create()`, `locate()` and the bus follower. */

@@ -36,10 +36,37 @@ export class StoreSequenceError extends Error {
  * database TypeORM supports). The DataSource needs `meridianStreamEntities` among its entities
  * and the tables from `meridianStreamMigrations`.
  */
+/** TypeORM drivers that run every query on one connection. */
+const SINGLE_CONNECTION_DRIVERS = new Set<string>([
+  'better-sqlite3',
+  'sqlite',
+  'sqljs',
+  'capacitor',
+  'cordova',
+  'expo',
+  'nativescript',
+  'react-native',
+]);
+
 export class TypeOrmEventStore implements EventStore {
-  constructor(private readonly dataSource: DataSource) {}
+  /** Transactions of this store, one after the other, on drivers with a single connection. */
+  private transactions: Promise<unknown> = Promise.resolve();
+  private readonly oneConnection: boolean;
+
+  constructor(private readonly dataSource: DataSource) {
+    this.oneConnection = SINGLE_CONNECTION_DRIVERS.has(dataSource.options.type);
+  }
 
   async append(meta: StoredStreamMeta, events: readonly StreamEvent[]): Promise<void> {
+    if (!this.oneConnection) return this.appendInTransaction(meta, events);
+    // SQLite has one connection: a second BEGIN inside the first would fail, and its ROLLBACK
+    // would end the other stream's transaction. Streams that write at once take turns.
+    const turn = this.transactions.then(() => this.appendInTransaction(meta, events));
+    this.transactions = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private async appendInTransaction(meta: StoredStreamMeta, events: readonly StreamEvent[]): Promise<void> {
     await this.dataSource.transaction(async (manager) => {
       const stored = await manager.findOne(StreamMetaEntity, { where: { streamId: meta.streamId } });
       if (stored && stored.epoch !== meta.epoch) throw new StreamAlreadyExistsError(meta.streamId);
