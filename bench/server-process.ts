@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
+import { freePort } from '../test/support/spawned-app.js';
 import type { ServerStats } from './servers/common.js';
 import type { Target } from './targets.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
+
 /**
  * The root tsconfig maps `nestjs-meridian-stream` to lib/*.ts, which tsx (esbuild) compiles
  * without decorator metadata, so Nest could not inject the library's classes. Without the
@@ -12,20 +13,6 @@ const ROOT = path.resolve(import.meta.dirname, '..');
  */
 const SERVER_TSCONFIG = path.join(import.meta.dirname, 'tsconfig.servers.json');
 const STARTUP_MS = 30_000;
-
-/** A free port on 127.0.0.1 between 20000 and 32000 (below the ephemeral range the clients use). */
-async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const probe = net.createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-  throw new Error('no free port between 20000 and 32000');
-}
 
 /** One target's server, a fresh process for each scenario run (see the contract in servers/common.ts). */
 export class ServerProcess {

@@ -126,9 +126,6 @@ function ownedResponseWriter(raw: TakenOverResponse, onAttach: () => void): Resp
       attachNow?.();
       return later(listener);
     },
-    get pendingBytes() {
-      return writer.pendingBytes;
-    },
     get backlog() {
       return writer.backlog;
     },

@@ -69,8 +69,6 @@ const OPEN_TIMEOUT_MS = 10_000;
 
 /** A {@link FrameWriter} on a response, with what it holds for the end of the turn. */
 export interface ResponseFrameWriter extends FrameWriter {
-  /** Bytes written in this turn and not yet handed to the response. */
-  readonly pendingBytes: number;
   /** Bytes the client has queued: what the response held at the start of the turn plus those. */
   readonly backlog: number;
   flush(): void;
@@ -100,9 +98,6 @@ export function responseFrameWriter(response: FrameResponse): ResponseFrameWrite
     if (!response.destroyed && !response.writableEnded) send(response, bytes);
   };
   return {
-    get pendingBytes() {
-      return pendingBytes;
-    },
     get backlog() {
       return baseLength + pendingBytes;
     },

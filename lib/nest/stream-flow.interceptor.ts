@@ -1,7 +1,7 @@
 import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { Observable } from 'rxjs';
-import { runWithFlowControl, type FlowControl, type FrameWriter } from '../core/flow-control.js';
-import type { FrameResponse } from './response-frame-writer.js';
+import { runWithFlowControl, type FlowControl } from '../core/flow-control.js';
+import type { FrameResponse, ResponseFrameWriter } from './response-frame-writer.js';
 
 interface RawResponse {
   readonly writableNeedDrain: boolean;
@@ -31,12 +31,9 @@ export function responseFlowControl(response: RawResponse): FlowControl {
 export type DirectRawResponse = RawResponse & FrameResponse;
 
 /** Backpressure of a response the engine writes frames to itself (see `DirectSseInterceptor`). */
-export function directResponseFlowControl(
-  response: DirectRawResponse,
-  frames: FrameWriter & { readonly backlog?: number },
-): FlowControl {
+export function directResponseFlowControl(response: DirectRawResponse, frames: ResponseFrameWriter): FlowControl {
   return {
-    isBackedUp: () => (frames.backlog ?? response.writableLength) >= DIRECT_HIGH_WATER_BYTES || response.destroyed,
+    isBackedUp: () => frames.backlog >= DIRECT_HIGH_WATER_BYTES || response.destroyed,
     // Frames may go straight to the socket, which then, not the response, says when it drained.
     onceWritable: (listener) =>
       response.socket?.writableNeedDrain

@@ -1,7 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { freePort } from './spawned-app.js';
+import { freePort, ROOT, sampleAppMain, waitUntilHealthy } from './spawned-app.js';
 
 /*
  * The built sample app as its own process, for the fault and soak suites: like spawnSampleApp
@@ -10,9 +8,6 @@ import { freePort } from './spawned-app.js';
  * --import that answers, over the IPC channel, with process.getActiveResourcesInfo() counts and
  * process.memoryUsage() after a GC (the sample app's GET /stats has no resources).
  */
-
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const MAIN = path.join(ROOT, 'sample-app/dist/main.js');
 
 /** Preloaded into the app when `probe` is set; answers `{ type: 'probe', id }` messages. */
 const PROBE_SOURCE = `
@@ -57,12 +52,10 @@ export interface SampleProcessOptions {
 }
 
 export async function startSampleProcess(options: SampleProcessOptions = {}): Promise<SampleProcess> {
-  if (!existsSync(MAIN)) {
-    throw new Error(`${MAIN} is missing: run "npm run build && npm run build:sample" (npm test does it first).`);
-  }
+  const main = sampleAppMain();
   const port = options.port ?? (await freePort());
   const probeArgs = options.probe ? ['--import', `data:text/javascript,${encodeURIComponent(PROBE_SOURCE)}`] : [];
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...probeArgs, MAIN], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...probeArgs, main], {
     cwd: ROOT,
     env: { ...process.env, REDIS_URL: '', HOST: '127.0.0.1', ...options.env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe', ...(options.probe ? (['ipc'] as const) : [])],
@@ -74,20 +67,7 @@ export async function startSampleProcess(options: SampleProcessOptions = {}): Pr
     child.once('exit', (code, signal) => resolve(code ?? signal)),
   );
   const baseUrl = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + (options.startTimeoutMs ?? 20_000);
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`sample app exited with ${child.exitCode}:\n${output}`);
-    const healthy = await fetch(`${baseUrl}/health`).then(
-      (response) => response.ok,
-      () => false,
-    );
-    if (healthy) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`sample app did not become healthy on port ${port}:\n${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await waitUntilHealthy(child, baseUrl, () => output, options.startTimeoutMs ?? 20_000);
   let probes = 0;
   return {
     port,

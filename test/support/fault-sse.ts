@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { SseLineParser } from './sse-parser.js';
 import http from 'node:http';
 import type net from 'node:net';
 
@@ -59,11 +60,15 @@ export class RawSseClient {
   private readonly request: http.ClientRequest;
   private response: http.IncomingMessage | undefined;
   /** Text received after the last complete line. */
-  private pending = '';
-  /** Characters of complete lines of the block in progress. */
-  private blockChars = 0;
-  private block: { id?: string; event?: string; data: string; retry?: boolean } = { data: '' };
-  private dataLines = 0;
+  private readonly parser = new SseLineParser((block, hasData) => {
+    const frame: SseFrame = {
+      ...(block.id === undefined ? {} : { id: block.id }),
+      ...(block.event === undefined ? {} : { event: block.event }),
+      data: block.data,
+    };
+    this.blocks.push(frame);
+    if (hasData) this.events.push(frame);
+  });
   private readonly waiters = new Set<() => void>();
 
   constructor(url: string, lastEventId?: string, headers: Record<string, string> = {}) {
@@ -86,7 +91,7 @@ export class RawSseClient {
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => {
         this.bytesReceived += Buffer.byteLength(chunk);
-        this.feed(chunk);
+        this.parser.feed(chunk);
         this.onChunk?.(this);
         this.notify();
       });
@@ -109,12 +114,12 @@ export class RawSseClient {
 
   /** True when part of a frame has arrived but not its end (the blank line). */
   get inFrame(): boolean {
-    return this.blockChars > 0 || this.pending.length > 0;
+    return this.parser.blockChars > 0 || this.parser.pending.length > 0;
   }
 
   /** Characters of the unfinished frame received so far. */
   get partialChars(): number {
-    return this.blockChars + this.pending.length;
+    return this.parser.blockChars + this.parser.pending.length;
   }
 
   get finalEvent(): SseFrame | undefined {
@@ -160,51 +165,6 @@ export class RawSseClient {
   close(): void {
     this.request.destroy();
     this.response?.destroy();
-  }
-
-  private feed(chunk: string): void {
-    const text = this.pending + chunk;
-    const lineBreak = /\r\n|\r|\n/g;
-    // `pending` holds no line break (but maybe a trailing CR): scan only from its end.
-    lineBreak.lastIndex = Math.max(0, this.pending.length - 1);
-    let start = 0;
-    let match: RegExpExecArray | null;
-    while ((match = lineBreak.exec(text)) !== null) {
-      if (match[0] === '\r' && match.index === text.length - 1) break;
-      this.line(text.slice(start, match.index));
-      start = match.index + match[0].length;
-    }
-    this.pending = text.slice(start);
-  }
-
-  private line(line: string): void {
-    if (line === '') {
-      if (this.block.id !== undefined || this.dataLines > 0 || this.block.retry) {
-        const frame: SseFrame = {
-          ...(this.block.id === undefined ? {} : { id: this.block.id }),
-          ...(this.block.event === undefined ? {} : { event: this.block.event }),
-          data: this.block.data,
-        };
-        this.blocks.push(frame);
-        if (this.dataLines > 0) this.events.push(frame);
-      }
-      this.block = { data: '' };
-      this.dataLines = 0;
-      this.blockChars = 0;
-      return;
-    }
-    this.blockChars += line.length + 1;
-    if (line.startsWith(':')) return;
-    const colon = line.indexOf(':');
-    const field = colon < 0 ? line : line.slice(0, colon);
-    let value = colon < 0 ? '' : line.slice(colon + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
-    if (field === 'data') {
-      this.block.data = this.dataLines === 0 ? value : `${this.block.data}\n${value}`;
-      this.dataLines++;
-    } else if (field === 'event') this.block.event = value;
-    else if (field === 'id' && !value.includes('\0')) this.block.id = value;
-    else if (field === 'retry' && /^\d+$/.test(value)) this.block.retry = true;
   }
 
   private notify(): void {

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
+/** The repository, where the sample app runs from. */
+export const ROOT = path.resolve(import.meta.dirname, '../..');
 const MAIN = path.join(ROOT, 'sample-app/dist/main.js');
 
 /** A free loopback port below the ephemeral range (client sockets take ports above 32768). */
@@ -34,12 +35,41 @@ export interface SpawnedApp {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function spawnSampleApp(env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<SpawnedApp> {
+/** The built sample app's entry point; throws, naming the build command, when it is missing. */
+export function sampleAppMain(): string {
   if (!existsSync(MAIN)) {
     throw new Error(`${MAIN} is missing: run "npm run build && npm run build:sample" (npm test does it first).`);
   }
+  return MAIN;
+}
+
+/** Waits until the spawned app answers GET /health, failing with its output if it exits or times out. */
+export async function waitUntilHealthy(
+  child: ChildProcess,
+  baseUrl: string,
+  output: () => string,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`sample app exited with ${child.exitCode}:\n${output()}`);
+    const healthy = await fetch(`${baseUrl}/health`).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (healthy) return;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`sample app did not become healthy within ${timeoutMs} ms at ${baseUrl}:\n${output()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export async function spawnSampleApp(env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<SpawnedApp> {
+  const main = sampleAppMain();
   const port = await freePort();
-  const child = spawn(process.execPath, [...nodeArgs, MAIN], {
+  const child = spawn(process.execPath, [...nodeArgs, main], {
     cwd: ROOT,
     // A SQLite file of its own unless the test names a database: never the developer's.
     // No Redis either unless asked for: CI sets REDIS_URL for the suites that want it.
@@ -58,20 +88,7 @@ export async function spawnSampleApp(env: Record<string, string> = {}, nodeArgs:
   child.stderr!.on('data', (chunk) => (output += chunk));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const baseUrl = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`sample app exited with ${child.exitCode}:\n${output}`);
-    const healthy = await fetch(`${baseUrl}/health`).then(
-      (response) => response.ok,
-      () => false,
-    );
-    if (healthy) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`sample app did not become healthy within 15 s:\n${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await waitUntilHealthy(child, baseUrl, () => output, 15_000);
   return {
     baseUrl,
     process: child,

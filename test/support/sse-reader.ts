@@ -1,12 +1,7 @@
 import http from 'node:http';
+import { SseLineParser, type ParsedEvent } from './sse-parser.js';
 
-/** One parsed SSE message block, as the spec's parser sees it (comments kept separately). */
-export interface ParsedEvent {
-  id?: string;
-  event?: string;
-  data: string;
-  retry?: number;
-}
+export type { ParsedEvent } from './sse-parser.js';
 
 /**
  * A raw SSE client over node:http: parses every field itself (independent of the library and of
@@ -21,9 +16,13 @@ export class SseReader {
   ended = false;
   private request!: http.ClientRequest;
   private response?: http.IncomingMessage;
-  private pending = '';
-  private block: ParsedEvent = { data: '' };
-  private dataLines = 0;
+  private readonly parser = new SseLineParser(
+    (block, hasData) => {
+      this.blocks.push(block);
+      if (hasData) this.events.push(block);
+    },
+    (comment) => this.comments.push(comment),
+  );
   private readonly waiters = new Set<() => void>();
   readonly done: Promise<void>;
 
@@ -34,7 +33,10 @@ export class SseReader {
         this.status = res.statusCode ?? 0;
         this.headers = res.headers;
         res.setEncoding('utf8');
-        res.on('data', (chunk: string) => this.feed(chunk));
+        res.on('data', (chunk: string) => {
+          this.parser.feed(chunk);
+          this.notify();
+        });
         res.on('close', () => {
           this.ended = true;
           this.notify();
@@ -82,48 +84,6 @@ export class SseReader {
   destroy(): void {
     this.request.destroy();
     this.response?.destroy();
-  }
-
-  private feed(chunk: string): void {
-    // Linear in the input: find every line break once, keep only the unfinished tail.
-    const text = this.pending + chunk;
-    const lineBreak = /\r\n|\r|\n/g;
-    let start = 0;
-    let match: RegExpExecArray | null;
-    while ((match = lineBreak.exec(text)) !== null) {
-      // A lone CR at the very end may be the first half of CRLF: wait for the next chunk.
-      if (match[0] === '\r' && match.index === text.length - 1) break;
-      this.line(text.slice(start, match.index));
-      start = match.index + match[0].length;
-    }
-    this.pending = text.slice(start);
-    this.notify();
-  }
-
-  private line(line: string): void {
-    if (line === '') {
-      if (this.block.id !== undefined || this.dataLines > 0 || this.block.retry !== undefined) {
-        this.blocks.push(this.block);
-        if (this.dataLines > 0) this.events.push(this.block);
-      }
-      this.block = { data: '' };
-      this.dataLines = 0;
-      return;
-    }
-    if (line.startsWith(':')) {
-      this.comments.push(line.slice(1).trimStart());
-      return;
-    }
-    const colon = line.indexOf(':');
-    const field = colon < 0 ? line : line.slice(0, colon);
-    let value = colon < 0 ? '' : line.slice(colon + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
-    if (field === 'data') {
-      this.block.data = this.dataLines === 0 ? value : `${this.block.data}\n${value}`;
-      this.dataLines++;
-    } else if (field === 'event') this.block.event = value;
-    else if (field === 'id' && !value.includes('\0')) this.block.id = value;
-    else if (field === 'retry' && /^\d+$/.test(value)) this.block.retry = Number(value);
   }
 
   private notify(): void {
