@@ -233,9 +233,24 @@ export class StreamRegistry {
    * object by mistake lets nobody in. Without hooks, anyone with the id may.
    */
   async isAuthorized(request: unknown, stream: ResumableStream): Promise<boolean> {
+    if (!this.hasAuthorization(stream)) return true;
     const own = this.authorizers.get(stream);
     if (this.authorize && (await this.authorize(request, stream)) !== true) return false;
     return !own || (await own(request, stream)) === true;
+  }
+
+  /** Whether an `authorize` hook (the registry's or the stream's own) decides who may subscribe. */
+  hasAuthorization(stream: ResumableStream): boolean {
+    return this.authorize !== undefined || this.authorizers.has(stream);
+  }
+
+  /**
+   * Whether `locate()` would only look in memory: the stream is held here, and it is produced
+   * here or `lastEventId` needs no waiting for the bus.
+   */
+  isReadyInMemory(id: string, lastEventId?: string | null): ResumableStream | undefined {
+    const stream = this.streams.get(id);
+    return stream && !(stream.follower && lastEventId) ? stream : undefined;
   }
 
   /** The stream with this id, or undefined. */

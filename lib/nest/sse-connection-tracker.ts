@@ -1,10 +1,15 @@
+import { ServerResponse } from 'node:http';
 import { Injectable } from '@nestjs/common';
 
-interface ClosableResponse {
-  once(event: 'close', listener: () => void): unknown;
+interface Closable {
+  on(event: 'close', listener: (this: Closable) => void): unknown;
   destroy(): unknown;
-  readonly writableEnded?: boolean;
   readonly destroyed?: boolean;
+}
+
+interface TrackedResponse extends Closable {
+  readonly socket?: Closable | null;
+  readonly writableFinished?: boolean;
 }
 
 /**
@@ -14,30 +19,56 @@ interface ClosableResponse {
  */
 @Injectable()
 export class SseConnectionTracker {
-  private readonly open = new Set<ClosableResponse>();
+  /**
+   * By HTTP/1 socket, else by the response itself (an HTTP/2 session's socket carries every
+   * stream of the session). The socket is a plain object, while Express gives each response a
+   * prototype of its own, which makes every read and listener on it slower: this runs once per
+   * connection. A kept-alive socket may carry other requests once its SSE response finished.
+   */
+  private readonly open = new Map<Closable, TrackedResponse>();
+  /** One listener for every socket (`this` is the socket), rather than a closure per connection. */
+  private readonly forget = ((tracker: SseConnectionTracker) =>
+    function (this: Closable) {
+      tracker.open.delete(this);
+    })(this);
 
   /** Number of SSE responses still open. */
   get size(): number {
-    return this.open.size;
+    return this.prune();
   }
 
   /** Registers a response (Express `Response`, Fastify `FastifyReply` or a raw `ServerResponse`). */
   track(response: unknown): void {
-    const raw = ((response as { raw?: unknown })?.raw ?? response) as ClosableResponse;
-    if (typeof raw?.once !== 'function' || raw.destroyed || this.open.has(raw)) return;
-    this.open.add(raw);
-    raw.once('close', () => this.open.delete(raw));
+    // Express's response is the ServerResponse itself: `instanceof` spares a read of a property it
+    // does not have.
+    const raw = (response instanceof ServerResponse ? response : ((response as { raw?: unknown })?.raw ?? response)) as
+      TrackedResponse | undefined;
+    if (typeof raw?.on !== 'function') return;
+    const key = (raw instanceof ServerResponse && raw.socket) || raw;
+    if (key.destroyed) return;
+    const tracked = this.open.size;
+    this.open.set(key, raw);
+    // `on`, not `once`: a socket closes once, and `once` wraps the listener for each call.
+    if (this.open.size !== tracked) key.on('close', this.forget);
   }
 
-  /** Waits up to `graceMs` for every tracked response to close, then destroys what is left. */
+  /** Waits up to `graceMs` for every tracked response to end, then destroys what is left. */
   async closeAll(graceMs: number): Promise<number> {
     const deadline = Date.now() + graceMs;
-    while (this.open.size > 0 && Date.now() < deadline) {
+    while (this.prune() > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    const cut = this.open.size;
-    for (const response of this.open) response.destroy();
+    const cut = this.prune();
+    for (const key of this.open.keys()) key.destroy();
     this.open.clear();
     return cut;
+  }
+
+  /** Forgets responses that have ended (their socket may serve other requests); returns how many are left. */
+  private prune(): number {
+    for (const [key, response] of this.open) {
+      if (response.writableFinished || response.destroyed) this.open.delete(key);
+    }
+    return this.open.size;
   }
 }

@@ -1,7 +1,15 @@
-import { HttpException, HttpStatus, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import {
+  HttpException,
+  HttpStatus,
+  Injectable,
+  type CanActivate,
+  type ExecutionContext,
+  type Type,
+} from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { StreamNotFoundError } from '../core/errors.js';
 import { StreamRegistry } from '../core/stream-registry.js';
+import type { ResumableStream } from '../core/stream.js';
 import { readLastEventId } from './last-event-id.js';
 import { SseConnectionTracker } from './sse-connection-tracker.js';
 import { DEFAULT_STREAM_ID_PARAM, STREAM_ID_PARAM_METADATA } from './streaming.constants.js';
@@ -35,30 +43,57 @@ interface GuardedRequest {
  */
 @Injectable()
 export class StreamGuard implements CanActivate {
+  private readonly paramNames = new WeakMap<Type, WeakMap<Type, string>>();
+
   constructor(
     private readonly registry: StreamRegistry,
     private readonly reflector: Reflector,
     private readonly connections: SseConnectionTracker,
   ) {}
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const http = context.switchToHttp();
     const request = http.getRequest<GuardedRequest>();
-    const param =
-      this.reflector.getAllAndOverride<string | undefined>(STREAM_ID_PARAM_METADATA, [
-        context.getHandler(),
-        context.getClass(),
-      ]) ?? DEFAULT_STREAM_ID_PARAM;
-    const id = request.params?.[param] ?? '';
+    const id = request.params?.[this.streamIdParam(context.getClass(), context.getHandler() as Type)] ?? '';
     const lastEventId = readLastEventId(request);
+    // Most connections find their stream in memory with no hook to ask: decided at once, as Nest
+    // awaits a guard's promise through several more turns of the microtask queue.
+    const held = this.registry.isReadyInMemory(id, lastEventId);
+    if (held && !this.registry.hasAuthorization(held)) return this.admit(held, lastEventId, http.getResponse());
+    return this.locateAndAdmit(id, lastEventId, request, http.getResponse());
+  }
+
+  private async locateAndAdmit(
+    id: string,
+    lastEventId: string | undefined,
+    request: GuardedRequest,
+    response: unknown,
+  ): Promise<boolean> {
     // From memory, from another instance through the bus, or back from the store.
     const stream = await this.registry.locate(id, lastEventId);
     // A refusal looks exactly like an unknown stream, so ids cannot be probed.
     if (!stream || !(await this.registry.isAuthorized(request, stream))) throw new StreamNotFoundError(id);
+    return this.admit(stream, lastEventId, response);
+  }
+
+  private admit(stream: ResumableStream, lastEventId: string | undefined, response: unknown): true {
     stream.resolveResume(lastEventId);
     if (stream.isFullySeenBy(lastEventId)) throw new StreamFullyDeliveredException();
     stream.assertClientCapacity();
-    this.connections.track(http.getResponse());
+    this.connections.track(response);
     return true;
+  }
+
+  /** The route parameter that names the stream; metadata does not change, so it is read once per route. */
+  private streamIdParam(controller: Type, handler: Type): string {
+    let params = this.paramNames.get(controller);
+    if (!params) this.paramNames.set(controller, (params = new WeakMap()));
+    const known = params.get(handler);
+    if (known !== undefined) return known;
+    const param =
+      this.reflector.getAllAndOverride<string | undefined>(STREAM_ID_PARAM_METADATA, [handler, controller]) ??
+      DEFAULT_STREAM_ID_PARAM;
+    params.set(handler, param);
+    return param;
   }
 }
