@@ -11,10 +11,14 @@ export interface RunOptions {
   publish: boolean;
   /** Also run bench/multi-instance.ts (needs Redis). */
   multi: boolean;
+  /** Also the targets marked extra in targets.ts. */
+  all: boolean;
+  /** Folder for the results (default bench/results). */
+  out?: string;
 }
 
-export const USAGE = `tsx bench/run.ts [--quick] [--only=<target,...>] [--scenarios=<${Object.keys(SCENARIOS).join(',')}>]
-                 [--idle=<connections>] [--reps=<n>] [--publish] [--multi]`;
+export const USAGE = `tsx bench/run.ts [--quick] [--all | --only=<target,...>] [--scenarios=<${Object.keys(SCENARIOS).join(',')}>]
+                 [--idle=<connections>] [--reps=<n>] [--publish] [--multi] [--out=<folder>]`;
 
 const list = (value: string) =>
   value
@@ -29,7 +33,7 @@ export function parseOptions(argv: string[]): RunOptions {
     if (!match) throw new Error(`unknown argument ${arg}\n${USAGE}`);
     flags.set(match[1], match[2] ?? '');
   }
-  const known = ['quick', 'only', 'scenarios', 'idle', 'reps', 'publish', 'multi'];
+  const known = ['quick', 'all', 'only', 'scenarios', 'idle', 'reps', 'publish', 'multi', 'out'];
   const unknown = [...flags.keys()].filter((flag) => !known.includes(flag));
   if (unknown.length > 0) throw new Error(`unknown option --${unknown[0]}\n${USAGE}`);
   const quick = flags.has('quick');
@@ -46,6 +50,8 @@ export function parseOptions(argv: string[]): RunOptions {
     sizes,
     publish: flags.has('publish'),
     multi: flags.has('multi'),
+    all: flags.has('all'),
+    out: flags.get('out') || undefined,
   };
 }
 

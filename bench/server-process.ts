@@ -14,7 +14,7 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 const SERVER_TSCONFIG = path.join(import.meta.dirname, 'tsconfig.servers.json');
 const STARTUP_MS = 30_000;
 
-/** One target's server, a fresh process for each scenario run (see the contract in servers/common.ts). */
+/** One target's server: a fresh process for each repetition (see the contract in servers/common.ts). */
 export class ServerProcess {
   private constructor(
     readonly port: number,
@@ -74,11 +74,23 @@ export class ServerProcess {
     }
   }
 
+  /** POST /channels/<name>: opens a channel before its first client comes. */
+  async openChannel(channel: string): Promise<void> {
+    const response = await fetch(`http://127.0.0.1:${this.port}/channels/${channel}`, { method: 'POST' });
+    await response.arrayBuffer();
+    if (response.status !== 204) throw new Error(`POST /channels/${channel} answered ${response.status}`);
+  }
+
   /** POST /persist; the status tells whether the target has a database tier (200) or not (404). */
-  async persist(): Promise<number> {
-    const response = await fetch(`http://127.0.0.1:${this.port}/persist`, { method: 'POST' });
+  async persist(channel: string): Promise<number> {
+    const response = await fetch(`http://127.0.0.1:${this.port}/persist?channel=${channel}`, { method: 'POST' });
     await response.arrayBuffer();
     return response.status;
+  }
+
+  /** Whether the process is still running. */
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
   }
 
   /** The last of what the process wrote, for error reports. */

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
 import { ChunkedDecoder, ResponseHeadReader } from './http-response.js';
+import type { Position } from './protocol.js';
 import { SseParser } from './sse-parser.js';
 import { epochNow } from '../clock.js';
 
@@ -41,7 +42,20 @@ export class BenchClient {
   /** Receive time of the TCP read being parsed: one clock read per read, not per event. */
   private receivedAt = 0;
 
-  constructor(private readonly sink: ClientSink) {}
+  constructor(
+    private readonly sink: ClientSink,
+    resumeFrom?: Position,
+  ) {
+    if (resumeFrom) {
+      this.lastEventId = resumeFrom.lastEventId;
+      this.lastN = resumeFrom.n;
+    }
+  }
+
+  /** The id and sequence of the last event received. */
+  position(): Position {
+    return { lastEventId: this.parser?.lastEventId ?? this.lastEventId, n: this.lastN };
+  }
 
   /** Connects; onHead gets the response status, or 0 if the connection ended before a head. */
   open(port: number, path: string, onHead: (status: number) => void): void {

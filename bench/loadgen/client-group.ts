@@ -1,6 +1,6 @@
 import { epochNow } from '../clock.js';
 import { BenchClient, type ClientSink } from './bench-client.js';
-import type { ConnectResult, GroupReport, LatencySummary, WaitResult } from './protocol.js';
+import type { ConnectResult, GroupReport, LatencySummary, Position, WaitResult } from './protocol.js';
 
 const T_FIELD = '"t":';
 
@@ -29,15 +29,21 @@ export class ClientGroup implements ClientSink {
     private readonly path: string,
   ) {}
 
-  connect(count: number, concurrency: number, latencyFromN = Infinity): Promise<ConnectResult> {
+  connect(count: number, concurrency: number, latencyFromN = Infinity, resumeFrom?: Position): Promise<ConnectResult> {
     this.latencyFromN = latencyFromN;
-    const added = Array.from({ length: count }, () => new BenchClient(this));
+    const added = Array.from({ length: count }, () => new BenchClient(this, resumeFrom));
     this.clients.push(...added);
     return this.open(added, concurrency);
   }
 
   reconnect(concurrency: number): Promise<ConnectResult> {
     return this.open(this.clients, concurrency);
+  }
+
+  position(): Position {
+    const first = this.clients[0];
+    if (!first) throw new Error('the group has no client');
+    return first.position();
   }
 
   drop(): number {

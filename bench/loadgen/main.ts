@@ -22,19 +22,19 @@ type Handlers = {
 };
 
 const handlers: Handlers = {
-  connect: ({ group: name, port, path, count, concurrency, latencyFromN }) => {
+  connect: ({ group: name, port, path, count, concurrency, latencyFromN, resumeFrom }) => {
     let target = groups.get(name);
     if (!target) groups.set(name, (target = new ClientGroup(port, path)));
-    return target.connect(count, concurrency, latencyFromN);
+    return target.connect(count, concurrency, latencyFromN, resumeFrom);
   },
+  position: ({ group: name }) => group(name).position(),
   drop: ({ group: name }) => ({ dropped: group(name).drop() }),
   reconnect: ({ group: name, concurrency }) => group(name).reconnect(concurrency),
   waitFor: ({ group: name, n, stallMs }) => group(name).waitFor(n, stallMs),
-  publish: async ({ port, count, size, rate }) => {
+  publish: async ({ port, channel, count, size, rate }) => {
     const sentAt = epochNow();
-    const response = await fetch(`http://127.0.0.1:${port}/publish?count=${count}&size=${size}&rate=${rate}`, {
-      method: 'POST',
-    });
+    const query = `channel=${channel}&count=${count}&size=${size}&rate=${rate}`;
+    const response = await fetch(`http://127.0.0.1:${port}/publish?${query}`, { method: 'POST' });
     if (response.status !== 202) throw new Error(`POST /publish answered ${response.status}`);
     return { sentAt };
   },

@@ -16,6 +16,11 @@ export interface ConnectResult {
   finishedAt: number;
 }
 
+export interface Position {
+  lastEventId: string;
+  n: number;
+}
+
 export interface WaitResult {
   clients: number;
   /** Clients whose last sequence reached n. */
@@ -72,9 +77,13 @@ export interface Commands {
       concurrency: number;
       /** Record latencies of events with n >= this (default: none). */
       latencyFromN?: number;
+      /** The new clients connect with this Last-Event-ID, as if they had received sequence `n`. */
+      resumeFrom?: Position;
     };
     result: ConnectResult;
   };
+  /** Where the group's first client stands: the id and sequence of the last event it received. */
+  position: { args: { group: string }; result: Position };
   /** Destroys every client's socket, keeping what it saw (its last event id and sequence). */
   drop: { args: { group: string }; result: { dropped: number } };
   /** Reopens every dropped client with its Last-Event-ID; resolves like connect. */
@@ -82,7 +91,10 @@ export interface Commands {
   /** Resolves when every client of the group received sequence n, or nothing arrived for stallMs. */
   waitFor: { args: { group: string; n: number; stallMs: number }; result: WaitResult };
   /** POST /publish from the load generator, so the publish time is on its clock. */
-  publish: { args: { port: number; count: number; size: number; rate: number }; result: { sentAt: number } };
+  publish: {
+    args: { port: number; channel: string; count: number; size: number; rate: number };
+    result: { sentAt: number };
+  };
   report: { args: { group: string; upToN: number }; result: GroupReport };
   /** Destroys and forgets the group. */
   close: { args: { group: string }; result: { closed: number } };

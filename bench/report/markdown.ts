@@ -50,8 +50,8 @@ function scenarioLines({ sizes, scenarios }: ReportInput): string[] {
   const lines: Record<string, string> = {
     throughput: `throughput: ${t.clients} clients, ${thousands(t.events)} events of ${t.size} B as fast as the producer goes; deliveries/s = events received / (last delivery − publish).`,
     latency: `latency: ${thousands(l.clients)} clients, ${l.rate} events/s for ${l.seconds} s (after ${l.warmupEvents} warm-up events); p50 / p99 of receipt − the event's \`t\`.`,
-    'idle-memory': `idle memory: ${thousands(idle.connections)} idle connections; (RSS, heapUsed after GC with them open − before) / connections; connect all = time until every response head arrived (200 at a time).`,
-    'storm-buffer': `storm (buffer): ${thousands(storm.clients)} clients receive ${thousands(storm.events)} events, all drop, all reconnect at once with Last-Event-ID while one more event is published; time until every client has it.`,
+    'idle-memory': `idle memory: ${thousands(idle.connections)} idle connections to a channel with nothing to replay; (RSS, heapUsed after GC with them open − before) / connections; connect all = time until every response head arrived (200 at a time).`,
+    'storm-buffer': `storm (buffer): ${thousands(storm.events)} events are published (to one scout client), ${thousands(storm.clients)} clients join after the last of them with its Last-Event-ID and receive one more, all drop, all reconnect at once with Last-Event-ID while one more event is published; time until every client has it.`,
     'storm-database': `storm (database): the same after POST /persist (the catch-up comes from the database); only targets with a database tier.`,
   };
   return scenarios.map((name) => `- ${lines[name]}`);
@@ -74,7 +74,7 @@ export function renderMarkdown(input: ReportInput): string {
       }),
     ]),
   );
-  const cpuScenarios = ['throughput', 'latency', 'storm-buffer', 'storm-database'].filter((s) =>
+  const cpuScenarios = ['throughput', 'latency', 'idle-memory', 'storm-buffer', 'storm-database'].filter((s) =>
     input.scenarios.includes(s),
   );
   const cpu = table(
@@ -93,7 +93,7 @@ export function renderMarkdown(input: ReportInput): string {
   return [
     `# Benchmarks`,
     '',
-    `Ratio to \`${baseline}\` (plain node:http writing one shared buffer per event) measured in the same repetition, then the value; median of ${repetitions} repetition${repetitions > 1 ? 's' : ''} with the target order rotated each time, a fresh server process for every scenario. Throughput: higher is better; every other figure: lower is better. gaps+dups counts events missed, skipped or repeated by any client in any run: it must be 0.`,
+    `Ratio to \`${baseline}\` (plain node:http writing one shared buffer per event) measured in the same repetition, then the value; median of ${repetitions} repetition${repetitions > 1 ? 's' : ''} with the target order rotated each time, fresh server processes per target and repetition: one for idle memory, one that runs the other scenarios, each on a channel of its own. Throughput: higher is better; every other figure: lower is better. gaps+dups counts events missed, skipped or repeated by any client in any run: it must be 0.`,
     '',
     ...main,
     '',
@@ -111,7 +111,7 @@ export function renderMarkdown(input: ReportInput): string {
     '',
     `## Scenarios`,
     '',
-    'One producer, one channel, N SSE clients over loopback, every event `{"n","t","p"}` padded to its size. Every client checks its sequence for gaps and duplicates.',
+    'One producer per channel, N SSE clients over loopback, every event `{"n","t","p"}` padded to its size. Every client checks its sequence for gaps and duplicates.',
     '',
     ...scenarioLines(input),
     ...(input.absent.length > 0 ? ['', `Not run (server file absent): ${input.absent.join(', ')}.`] : []),

@@ -1,7 +1,7 @@
 import type { Anomalies, ScenarioResult } from '../scenarios/scenario.js';
 import { FIGURES } from './figures.js';
 
-/** One scenario on one target in one repetition, on a fresh server process. */
+/** One scenario on one target in one repetition (each repetition of a target: a fresh server process). */
 export interface RunRecord {
   repetition: number;
   scenario: string;

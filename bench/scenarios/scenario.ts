@@ -1,5 +1,5 @@
 import type { LoadGenerator } from '../loadgen/remote.js';
-import type { CpuResult, GroupReport } from '../loadgen/protocol.js';
+import type { CpuResult, GroupReport, Position } from '../loadgen/protocol.js';
 import type { ServerProcess } from '../server-process.js';
 import type { Target } from '../targets.js';
 
@@ -13,7 +13,10 @@ export interface Sizes {
 
 export interface ScenarioContext {
   target: Target;
+  /** Shared by every scenario of a repetition: each runs on a channel of its own (see servers/common.ts). */
   server: ServerProcess;
+  /** This scenario's channel, opened on the server already. */
+  channel: string;
   loadgen: LoadGenerator;
   sizes: Sizes;
 }
@@ -38,7 +41,6 @@ export interface ScenarioResult {
 
 export type Scenario = (context: ScenarioContext) => Promise<ScenarioResult>;
 
-export const SSE_PATH = '/sse/bench';
 /** A stall this long with no event at all means the target is stuck, not slow. */
 export const STALL_MS = 15_000;
 
@@ -55,20 +57,21 @@ export function notesOf(report: GroupReport): string[] {
   return notes;
 }
 
-/** Opens `count` clients and fails unless every one got a 200. */
+/** Opens `count` clients of the scenario's channel and fails unless every one got a 200. */
 export async function connectAll(
-  { server, loadgen }: ScenarioContext,
+  { server, loadgen, channel }: ScenarioContext,
   group: string,
   count: number,
-  options: { concurrency?: number; latencyFromN?: number } = {},
+  options: { concurrency?: number; latencyFromN?: number; resumeFrom?: Position } = {},
 ) {
   const result = await loadgen.call('connect', {
     group,
     port: server.port,
-    path: SSE_PATH,
+    path: `/sse/${channel}`,
     count,
     concurrency: options.concurrency ?? 200,
     latencyFromN: options.latencyFromN,
+    resumeFrom: options.resumeFrom,
   });
   if (result.opened !== count)
     throw new Error(`${result.opened} of ${count} clients connected: ${JSON.stringify(result.statuses)}`);
@@ -79,9 +82,9 @@ export async function connectAll(
  * Publishes one event and waits until every client has it: proves each client is subscribed
  * (a response head can come before the subscription) before anything is measured.
  */
-export async function prime({ server, loadgen }: ScenarioContext, group: string, n: number, size: number) {
+export async function prime({ server, loadgen, channel }: ScenarioContext, group: string, n: number, size: number) {
   const waiting = loadgen.call('waitFor', { group, n, stallMs: 5_000 });
-  await loadgen.call('publish', { port: server.port, count: 1, size, rate: 0 });
+  await loadgen.call('publish', { port: server.port, channel, count: 1, size, rate: 0 });
   const result = await waiting;
   if (result.reachedAt === null)
     throw new Error(`only ${result.reached} of ${result.clients} clients got the first event`);
@@ -89,13 +92,13 @@ export async function prime({ server, loadgen }: ScenarioContext, group: string,
 
 /** Publishes and waits for every client to reach the last sequence; returns both clocks. */
 export async function publishAndWait(
-  { server, loadgen }: ScenarioContext,
+  { server, loadgen, channel }: ScenarioContext,
   group: string,
   publish: { count: number; size: number; rate: number },
   lastN: number,
 ) {
   // waitFor first: it must know its target before the first event can arrive.
   const waiting = loadgen.call('waitFor', { group, n: lastN, stallMs: STALL_MS });
-  const { sentAt } = await loadgen.call('publish', { port: server.port, ...publish });
+  const { sentAt } = await loadgen.call('publish', { port: server.port, channel, ...publish });
   return { sentAt, wait: await waiting };
 }

@@ -1,15 +1,28 @@
 /**
  * Bench target: this library, as a user wires it (StreamingModule + `@ResumableSse()`), with ids,
- * the replay buffer and heartbeats on. Env: MERIDIAN_PIPELINE=direct|nest (the fast path, or
- * events through Nest's `@Sse()` pipeline), HTTP_ADAPTER=express|fastify. `POST /persist`
- * persists and clears the stream into a SQLite file, so a reconnect storm reads the database.
+ * the replay buffer and heartbeats on; a stream per channel. Env: MERIDIAN_PIPELINE=direct|nest|
+ * plain (the fast path, events through Nest's `@Sse()` pipeline, or Nest's own `@Sse()` with
+ * `StreamGuard`), HTTP_ADAPTER=express|fastify. `POST /persist` persists and clears the channel's
+ * stream into a SQLite file, so a reconnect storm reads the database.
  * Follows the server contract in ./common.ts.
  */
 import 'reflect-metadata';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Controller, Get, HttpCode, Inject, Module, Param, Post, Query, Sse, UseGuards } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  HttpCode,
+  Inject,
+  Module,
+  NotFoundException,
+  Param,
+  Post,
+  Query,
+  Sse,
+  UseGuards,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import {
@@ -22,12 +35,11 @@ import {
 } from 'nestjs-meridian-stream';
 import { meridianStreamEntities, meridianStreamMigrations, TypeOrmEventStore } from 'nestjs-meridian-stream/typeorm';
 import { DataSource } from 'typeorm';
-import { announceListening, createProducer, parsePublishQuery, portFromEnv, serverStats } from './common.js';
+import { announceListening, Channels, parsePublishQuery, portFromEnv, serverStats } from './common.js';
 
 /** direct: `@ResumableSse()`; nest: `@ResumableSse(path, { pipeline: 'nest' })`; plain: `@Sse()` + `StreamGuard`. */
 const mode = process.env.MERIDIAN_PIPELINE ?? 'direct';
 const pipeline = mode === 'nest' ? 'nest' : 'direct';
-const STREAM_ID = 'bench';
 
 const folder = mkdtempSync(path.join(os.tmpdir(), 'meridian-bench-'));
 const dataSource = new DataSource({
@@ -39,38 +51,58 @@ const dataSource = new DataSource({
 });
 await dataSource.initialize();
 
+/** `@ResumableSse()`: the fast path (direct), or events through Nest's pipeline (nest). */
 @Controller()
-class BenchController {
-  private readonly stream: ResumableStream;
-  private readonly producer: ReturnType<typeof createProducer>;
+class ResumableSseController {
+  constructor(@Inject(StreamRegistry) private readonly registry: StreamRegistry) {}
 
-  constructor(@Inject(StreamRegistry) private readonly registry: StreamRegistry) {
-    this.stream = registry.create(undefined, { id: STREAM_ID, maxClientsPerStream: 100_000 });
-    this.producer = createProducer((_n, data) => this.stream.send({ data }));
-  }
-
-  @ResumableSse(mode === 'plain' ? 'unused/:id' : 'sse/:id', { pipeline })
+  @ResumableSse('sse/:id', { pipeline })
   follow(@Param('id') id: string, @LastEventId() lastEventId?: string) {
     return this.registry.observe(id, lastEventId);
   }
+}
 
-  /** What a user writes with Nest's own decorator: events through Nest's pipeline, unpaced. */
-  @Sse(mode === 'plain' ? 'sse/:id' : 'unused-plain/:id')
+/** What a user writes with Nest's own decorator: events through Nest's pipeline, unpaced. */
+@Controller()
+class PlainSseController {
+  constructor(@Inject(StreamRegistry) private readonly registry: StreamRegistry) {}
+
+  @Sse('sse/:id')
   @UseGuards(StreamGuard)
-  followPlain(@Param('id') id: string, @LastEventId() lastEventId?: string) {
+  follow(@Param('id') id: string, @LastEventId() lastEventId?: string) {
     return this.registry.observe(id, lastEventId);
+  }
+}
+
+@Controller()
+class BenchController {
+  private readonly channels: Channels<ResumableStream>;
+
+  constructor(@Inject(StreamRegistry) private readonly registry: StreamRegistry) {
+    this.channels = new Channels(
+      (id) => registry.create(undefined, { id, maxClientsPerStream: 100_000 }),
+      (stream) => (_n, data) => stream.send({ data }),
+    );
+  }
+
+  @Post('channels/:id')
+  @HttpCode(204)
+  open(@Param('id') id: string): void {
+    this.channels.open(id);
   }
 
   @Post('publish')
   @HttpCode(202)
   publish(@Query() query: Record<string, unknown>): void {
-    this.producer.publish(parsePublishQuery(query));
+    this.channels.publish(parsePublishQuery(query));
   }
 
   @Post('persist')
   @HttpCode(200)
-  async persist(): Promise<{ persisted: number; cleared: number }> {
-    const { persisted, cleared } = await this.stream.persistAndClear();
+  async persist(@Query('channel') channel: string): Promise<{ persisted: number; cleared: number }> {
+    const stream = this.channels.get(channel);
+    if (!stream) throw new NotFoundException(`no channel ${channel}`);
+    const { persisted, cleared } = await stream.persistAndClear();
     return { persisted, cleared };
   }
 
@@ -90,7 +122,8 @@ class BenchController {
       logger: false,
     }),
   ],
-  controllers: [BenchController],
+  // Only the SSE route of the mode: a route that is never used would still cost every request a look.
+  controllers: [mode === 'plain' ? PlainSseController : ResumableSseController, BenchController],
 })
 class BenchModule {}
 

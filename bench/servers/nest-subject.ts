@@ -1,6 +1,6 @@
 /**
- * Baseline: NestJS as a typical user writes SSE by hand: a shared RxJS Subject in a service, and
- * an `@Sse()` handler returning it mapped to MessageEvent { id, data }. Nest serialises `data`
+ * Baseline: NestJS as a typical user writes SSE by hand: a shared RxJS Subject per channel in a
+ * service, and an `@Sse()` handler returning it mapped to MessageEvent { id, data }. Nest serialises `data`
  * (JSON.stringify) for each client and runs an Observable pipeline per connection. No replay:
  * Last-Event-ID is ignored. env HTTP_ADAPTER=express (default) | fastify.
  * Follows the contract in ./common.ts.
@@ -17,6 +17,7 @@ import {
   Inject,
   Injectable,
   Module,
+  Param,
   Post,
   Query,
   Req,
@@ -28,7 +29,7 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { map, Subject, type Observable } from 'rxjs';
 import {
   announceListening,
-  createProducer,
+  Channels,
   parsePublishQuery,
   portFromEnv,
   serverStats,
@@ -43,29 +44,41 @@ interface BenchEvent {
 
 @Injectable()
 class BenchEvents {
-  readonly events = new Subject<BenchEvent>();
   connections = 0;
   // Parsed once per event (not per client): a Nest user's Subject carries objects, not JSON text.
-  readonly producer = createProducer((_n, data) => this.events.next(JSON.parse(data) as BenchEvent));
+  readonly channels = new Channels<Subject<BenchEvent>>(
+    () => new Subject<BenchEvent>(),
+    (subject) => (_n, data) => subject.next(JSON.parse(data) as BenchEvent),
+  );
 }
 
 @Controller()
 class BenchController {
   constructor(@Inject(BenchEvents) private readonly bench: BenchEvents) {}
 
-  @Sse('sse/bench')
-  follow(@Req() request: IncomingMessage | { raw: IncomingMessage }): Observable<MessageEvent> {
+  @Sse('sse/:channel')
+  follow(
+    @Param('channel') channel: string,
+    @Req() request: IncomingMessage | { raw: IncomingMessage },
+  ): Observable<MessageEvent> {
+    const events = this.bench.channels.open(channel);
     // Counted at the socket (Express hands over the IncomingMessage, Fastify wraps it in .raw).
     const socket = ('raw' in request ? request.raw : request).socket;
     this.bench.connections++;
     socket.once('close', () => this.bench.connections--);
-    return this.bench.events.pipe(map((event) => ({ id: String(event.n), data: event })));
+    return events.pipe(map((event) => ({ id: String(event.n), data: event })));
+  }
+
+  @Post('channels/:channel')
+  @HttpCode(204)
+  open(@Param('channel') channel: string): void {
+    this.bench.channels.open(channel);
   }
 
   @Post('publish')
   @HttpCode(202)
   publish(@Query() query: Record<string, string>): void {
-    this.bench.producer.publish(parsePublishQuery(query));
+    this.bench.channels.publish(parsePublishQuery(query));
   }
 
   @Get('stats')

@@ -1,0 +1,61 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ROOT } from '../support/spawned-app.js';
+
+/*
+ * Issue 6: `npm run bench` works end to end, at --quick sizes: the runner, the load generator in
+ * its own process, one server process per target running every scenario on a channel of its own,
+ * and the report. The bench exits non-zero on any gap, duplicate, missing event or failed run, so
+ * a target that loses events, or a scenario broken by a change of the server contract, fails here.
+ * Figures are not checked: speed is the bench's business, not the tests'. Needs the built library
+ * (npm test builds it first).
+ */
+
+interface BenchRun {
+  code: number | null;
+  output: string;
+}
+
+function runBench(args: string[]): Promise<BenchRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.on('exit', (code) => resolve({ code, output }));
+  });
+}
+
+describe('npm run bench, --quick (real processes, loopback sockets)', () => {
+  const out = mkdtempSync(path.join(os.tmpdir(), 'meridian-bench-smoke-'));
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('runs every scenario on raw node, the fastest path and plain @Sse() with no gap or duplicate', async () => {
+    const targets = ['meridian-direct-fastify', 'meridian-plain-express'];
+    const { code, output } = await runBench(['--quick', `--only=${targets.join(',')}`, `--out=${out}`]);
+    expect({ code, tail: code === 0 ? '' : output.slice(-3000) }).toEqual({ code: 0, tail: '' });
+    const lines = output.split('\n').filter((line) => line.startsWith('rep 1 '));
+    for (const target of ['raw-node', ...targets]) {
+      for (const scenario of ['idle-memory', 'latency', 'throughput', 'storm-buffer']) {
+        const line = lines.find((l) => l.includes(` ${scenario} `) && l.includes(` ${target} `));
+        expect(line).toMatch(/anomalies=0 /);
+      }
+    }
+    // The database tier is only the library's: raw node has none and says so.
+    expect(lines.find((l) => l.includes('storm-database') && l.includes('raw-node'))).toMatch(
+      /skipped: POST \/persist/,
+    );
+    for (const target of targets) {
+      expect(lines.find((l) => l.includes('storm-database') && l.includes(target))).toMatch(/stormDatabaseMs=\d/);
+    }
+    const report = readFileSync(path.join(out, 'report.md'), 'utf8');
+    expect(report).toMatch(/\| meridian-direct-fastify +\|/);
+    expect(readFileSync(path.join(out, 'chart.svg'), 'utf8')).toMatch(/^<svg/);
+  }, 180_000);
+});
