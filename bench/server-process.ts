@@ -88,11 +88,6 @@ export class ServerProcess {
     return response.status;
   }
 
-  /** Whether the process is still running. */
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
   /** The last of what the process wrote, for error reports. */
   tail(): string {
     return this.output().slice(-2000);

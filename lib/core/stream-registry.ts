@@ -214,6 +214,8 @@ export class StreamRegistry {
    * e.g. in a guard, before the synchronous `observe()`.
    */
   async locate(id: string, lastEventId?: string | null): Promise<ResumableStream | undefined> {
+    const ready = this.locateInMemory(id, lastEventId);
+    if (ready) return ready;
     let stream = this.streams.get(id);
     if (!stream && (this.store || this.bus) && STREAM_ID_PATTERN.test(id)) {
       let pending = this.restoring.get(id);
@@ -245,10 +247,10 @@ export class StreamRegistry {
   }
 
   /**
-   * Whether `locate()` would only look in memory: the stream is held here, and it is produced
-   * here or `lastEventId` needs no waiting for the bus.
+   * What `locate()` resolves to without waiting, or undefined when it would have to wait: the
+   * stream is held here, and it is produced here or `lastEventId` needs no waiting for the bus.
    */
-  isReadyInMemory(id: string, lastEventId?: string | null): ResumableStream | undefined {
+  locateInMemory(id: string, lastEventId?: string | null): ResumableStream | undefined {
     const stream = this.streams.get(id);
     return stream && !(stream.follower && lastEventId) ? stream : undefined;
   }

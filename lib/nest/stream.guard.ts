@@ -58,7 +58,7 @@ export class StreamGuard implements CanActivate {
     const lastEventId = readLastEventId(request);
     // Most connections find their stream in memory with no hook to ask: decided at once, as Nest
     // awaits a guard's promise through several more turns of the microtask queue.
-    const held = this.registry.isReadyInMemory(id, lastEventId);
+    const held = this.registry.locateInMemory(id, lastEventId);
     if (held && !this.registry.hasAuthorization(held)) return this.admit(held, lastEventId, http.getResponse());
     return this.locateAndAdmit(id, lastEventId, request, http.getResponse());
   }
