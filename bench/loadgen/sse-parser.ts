@@ -9,7 +9,7 @@ const SPACE = 32;
  * An incremental parser of the text/event-stream format, as the HTML spec defines it: text may
  * be split anywhere; lines end with LF, CRLF or CR (a CRLF split across two chunks counts once);
  * comments are skipped; `data:` lines join with LF; `id:` sets the last event id even for blocks
- * without data (id-only position markers); a block is dispatched at the blank line ending it.
+ * without data (id-only position markers, sent with `retryMs`); a block is dispatched at the blank line ending it.
  * Holds only the unfinished line and the block being built, so one process can run thousands.
  */
 export class SseParser {

@@ -56,15 +56,22 @@ export function resolveResume(context: ResumeContext, lastEventId: string | null
   return { cursor, reset };
 }
 
-/** The first message of a connection: the position marker, or the reset event. */
+/**
+ * The first message of a connection, if it needs one: the reset event, or, when `retryMs` is set,
+ * the id-only position marker that carries the `retry:` hint. Without a reset a client continues
+ * from the id it sent (from the start when it sent none), which it sends again on reconnect: an
+ * id-only block would only repeat it, at the price of a trip through Nest's `@Sse()` pipeline
+ * (a promise and a stream write) for every connection on that path.
+ */
 export function preambleFor(
   context: ResumeContext,
   point: ResumePoint,
   lastEventId: string | null | undefined,
-): PositionMessage | ResetMessage {
+): PositionMessage | ResetMessage | undefined {
+  if (!point.reset && context.retryMs === undefined) return undefined;
   const id = formatEventId(context.epoch, point.cursor);
+  if (!point.reset) return { id, retry: context.retryMs };
   const retry = context.retryMs === undefined ? {} : { retry: context.retryMs };
-  if (!point.reset) return { id, ...retry };
   const data = JSON.stringify({ reason: point.reset, lastEventId: lastEventId ?? null, resumesAfter: id });
   return { id, type: context.resetType, data, ...retry };
 }

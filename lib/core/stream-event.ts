@@ -37,9 +37,9 @@ export interface HeartbeatMessage {
 }
 
 /**
- * The first message of every connection: an id-only block that tells the client its position
- * (so that even a client that has received no event yet resumes from the right place) and,
- * when configured, the `retry:` hint. EventSource dispatches no event for it.
+ * The first message of a connection when the stream has `retryMs`: an id-only block with the
+ * `retry:` hint and the client's position. EventSource dispatches no event for it. Without
+ * `retryMs` there is none: the position is the id the client sent, which it already has.
  */
 export interface PositionMessage {
   /** The client's position: the id of the last event it has, or `<epoch>-0` before the first. */
@@ -49,7 +49,7 @@ export interface PositionMessage {
 }
 
 /**
- * Sent first, instead of the position marker, to a client whose Last-Event-ID cannot be continued
+ * Sent first (instead of the position marker, if any) to a client whose Last-Event-ID cannot be continued
  * without a gap. `data` is JSON: `{ reason, lastEventId, resumesAfter }`, where reason is
  * `unknown_epoch` (the id belongs to another history of the stream: discard what you have) or
  * `history_truncated` (events after your id are no longer held). Events after `resumesAfter`

@@ -314,8 +314,8 @@ export class ResumableStream {
   /**
    * Every event after `lastEventId` (from the first when none), then live ones, with no gap and
    * no duplicate; completes after the final event. Return it from a NestJS `@Sse()` handler.
-   * The first message is an id-only position marker (with the `retry:` hint), or a `reset` event
-   * when the position cannot be continued seamlessly. Throws synchronously (before any header is
+   * The first message is a `reset` event when the position cannot be continued seamlessly, else,
+   * when `retryMs` is set, an id-only position marker with the `retry:` hint. Throws synchronously (before any header is
    * written) for an invalid id or when the stream is full.
    */
   observe(lastEventId?: string | null, options: ObserveOptions = {}): Observable<SseMessage> {
@@ -328,7 +328,7 @@ export class ResumableStream {
    * Low-level: attaches a client that writes to `sink`, for transports with their own
    * backpressure. `sink.write()` returning false pauses the client until `client.resume()`;
    * a paused client that falls `maxClientBacklogBytes` behind, or behind the buffer, is cut with
-   * reason `slow`. `preamble` receives the position marker or reset event first.
+   * reason `slow`. `preamble` receives the reset event or position marker first, when there is one.
    */
   attach(sink: ClientSink, lastEventId?: string | null, preamble?: (message: SseMessage) => void): StreamClient {
     this.assertClientCapacity();
@@ -336,7 +336,8 @@ export class ResumableStream {
     const point = resolveResume(context, lastEventId);
     const client = new StreamClient(this.source, point.cursor, sink, this.options.maxClientBacklogBytes);
     this.hooks.onAttach?.(catchupTier(context, point));
-    preamble?.(preambleFor(context, point, lastEventId));
+    const first = preambleFor(context, point, lastEventId);
+    if (first) preamble?.(first);
     this.clients.add(client);
     client.pump();
     return client;

@@ -3,6 +3,7 @@ import {
   formatEventId,
   formatSseMessage,
   InvalidEventIdError,
+  isStreamEvent,
   MAX_EVENT_ID_LENGTH,
   MeridianStreamError,
   parseEventId,
@@ -129,6 +130,7 @@ describe('Last-Event-ID fuzz', () => {
     () => {
       const registry = new StreamRegistry({ heartbeatMs: 0 });
       let stream: ResumableStream | undefined;
+      let retryMs: number | undefined;
       const outcomes: Record<string, number> = {};
       const count = (outcome: string) => (outcomes[outcome] = (outcomes[outcome] ?? 0) + 1);
       forAll('resume from arbitrary Last-Event-IDs', 5_000, (gen, index) => {
@@ -136,12 +138,19 @@ describe('Last-Event-ID fuzz', () => {
         if (index % 50 === 0 || !stream) {
           if (stream) registry.remove(stream.id);
           const bufferMaxEvents = gen.bool(0.3) ? gen.int(1, 5) : 10_000;
-          stream = registry.create(undefined, { bufferMaxEvents, retryMs: gen.bool() ? 250 : undefined });
+          retryMs = gen.bool() ? gen.pick([0, 250, 3_000]) : undefined;
+          stream = registry.create(undefined, { bufferMaxEvents, retryMs });
           for (let i = gen.int(0, 12); i > 0; i--) stream.send({ data: gen.string() });
           if (gen.bool(0.5)) stream.complete();
         }
         const s = stream;
-        gen.note('stream', { epoch: s.epoch, last: s.lastSequence, first: s.buffered.firstSequence, state: s.state });
+        gen.note('stream', {
+          epoch: s.epoch,
+          last: s.lastSequence,
+          first: s.buffered.firstSequence,
+          state: s.state,
+          retryMs,
+        });
         const issued = Array.from({ length: s.lastSequence + 3 }, (_, n) => formatEventId(s.epoch, n));
         const value = gen.note('lastEventId', gen.bool(0.05) ? '' : randomLastEventId(gen, issued));
         const position = value === '' ? undefined : oracleParse(value);
@@ -186,23 +195,49 @@ describe('Last-Event-ID fuzz', () => {
           s.isFinished && position?.epoch === s.epoch && position.sequence === s.lastSequence,
           'isFullySeenBy()',
         );
-        // The first message on the wire: the position marker, or a reset that names the id sent
-        // (only ever a well-formed one: anything else was refused above).
-        const wire = interpretEventStream(formatSseMessage(messages[0]));
+        // The first message on the wire: a reset that names the id sent (only ever a well-formed
+        // one: anything else was refused above), else, with retryMs, the id-only position marker,
+        // else nothing: the events after the cursor come first.
         const marker = `${s.epoch}-${cursor}`;
-        same(wire.lastEventId, marker, 'position on the wire');
-        if (reset) {
-          same(wire.events.length, 1, 'reset events');
-          same(
-            JSON.parse(wire.events[0].data),
-            { reason: reset, lastEventId: value, resumesAfter: marker },
-            'reset data',
-          );
-        } else {
-          same(wire.events.length, 0, 'events in the position marker');
+        const hasPreamble = reset !== undefined || retryMs !== undefined;
+        count(reset ? 'reset first' : hasPreamble ? 'marker first' : 'events first');
+        const after = hasPreamble ? messages.slice(1) : messages;
+        same(
+          after.map((message) => (isStreamEvent(message) ? message.sequence : show(message))),
+          Array.from({ length: s.lastSequence - cursor }, (_, n) => cursor + 1 + n),
+          'events after the preamble',
+        );
+        if (hasPreamble) {
+          check(messages.length > 0 && !isStreamEvent(messages[0]), () => `no preamble: ${show(messages[0])}`);
+          const wire = interpretEventStream(formatSseMessage(messages[0]));
+          same(wire.lastEventId, marker, 'position on the wire');
+          same(wire.retries, retryMs === undefined ? [] : [retryMs], 'retry on the wire');
+          if (reset) {
+            same(wire.events.length, 1, 'reset events');
+            same(
+              JSON.parse(wire.events[0].data),
+              { reason: reset, lastEventId: value, resumesAfter: marker },
+              'reset data',
+            );
+          } else {
+            same(wire.events.length, 0, 'events in the position marker');
+          }
         }
+        // Preamble or not, the client ends up at the last event (keeping its own id when it got nothing).
+        const whole = interpretEventStream(messages.map((message) => formatSseMessage(message)).join(''));
+        same(whole.lastEventId, messages.length ? `${s.epoch}-${s.lastSequence}` : '', 'position after the connection');
       });
-      for (const outcome of ['malformed', 'ahead', 'unknown_epoch', 'history_truncated', 'fully seen', 'continue']) {
+      for (const outcome of [
+        'malformed',
+        'ahead',
+        'unknown_epoch',
+        'history_truncated',
+        'fully seen',
+        'continue',
+        'reset first',
+        'marker first',
+        'events first',
+      ]) {
         checkCoverage((outcomes[outcome] ?? 0) >= 50, () => `too few "${outcome}" cases: ${show(outcomes)}`);
       }
     },

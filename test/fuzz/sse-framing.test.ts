@@ -328,14 +328,27 @@ describe('SSE framing fuzz', () => {
           const retryFields = retryMs === undefined ? [] : ['retry'];
           const delivered = sent.filter((event) => event.sequence > cursor);
           const blocks = wire.nonEmptyBlocks;
+          // First a reset when the position cannot be continued, else, with retryMs, the id-only
+          // position marker; else nothing: the first block is the first event after the position.
+          const preamble = reset
+            ? ['event', 'id', ...retryFields, 'data']
+            : retryMs === undefined
+              ? undefined
+              : ['id', 'retry'];
           same(
             blocks.map((block) => fieldSummary(fieldNames(block))),
-            [
-              reset ? ['event', 'id', ...retryFields, 'data'] : ['id', ...retryFields],
-              ...delivered.map((event) => eventFields(event.data, event.retry)),
-            ].map(fieldSummary),
+            [...(preamble ? [preamble] : []), ...delivered.map((event) => eventFields(event.data, event.retry))].map(
+              fieldSummary,
+            ),
             'fields of every block',
           );
+          if (preamble) {
+            same(
+              blocks[0].fields.filter((field) => field.name === 'id').map((field) => field.value),
+              [position],
+              'position on the wire',
+            );
+          }
           check(
             blocks.every((block) => block.comments.length === 0),
             'a comment line on the wire',

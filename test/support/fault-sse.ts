@@ -42,7 +42,7 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
  */
 export class RawSseClient {
   readonly events: SseFrame[] = [];
-  /** Every block with an id, data or retry: the id-only position marker included. */
+  /** Every block with an id, data or retry: the id-only position marker (sent with `retryMs`) included. */
   readonly blocks: SseFrame[] = [];
   status = 0;
   headers: http.IncomingHttpHeaders = {};

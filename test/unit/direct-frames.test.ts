@@ -105,7 +105,8 @@ describe('SSE frames', () => {
 describe('observe() writing frames directly', () => {
   test('holds what comes before the connection opens, then writes it in order, emitting nothing', () => {
     const registry = new StreamRegistry({ heartbeatMs: 0 });
-    const stream = registry.create();
+    // With retryMs, so that the position marker (written during attach) is held too.
+    const stream = registry.create(undefined, { retryMs: 1000 });
     for (let i = 1; i <= 3; i++) stream.send({ data: i });
     const connection = fakeConnection();
     const client = record(stream.observe(undefined, { ...noBeat, flowControl: connection }));
@@ -114,6 +115,7 @@ describe('observe() writing frames directly', () => {
     connection.open!();
     stream.send({ data: 5 });
     expect(connection.ids).toEqual(range(0, 5).map((n) => `${stream.epoch}-${n}`));
+    expect(connection.written[0]).toBe(`id: ${stream.epoch}-0\nretry: 1000\n\n`);
     expect(connection.written[1]).toBe(`event: message\nid: ${stream.epoch}-1\ndata: 1\n\n`);
     expect(client.messages).toEqual([]);
     expect(client.completed).toBe(false);
@@ -128,7 +130,9 @@ describe('observe() writing frames directly', () => {
     const client = record(stream.observe(undefined, { ...noBeat, flowControl: connection }));
     expect(client.completed).toBe(false);
     connection.open!();
-    expect(connection.ids).toEqual([0, 1, 2].map((n) => `${stream.epoch}-${n}`));
+    // No position marker without retryMs: the first frame is the first event.
+    expect(connection.ids).toEqual([1, 2].map((n) => `${stream.epoch}-${n}`));
+    expect(connection.written[0]).toBe(`event: message\nid: ${stream.epoch}-1\ndata: only\n\n`);
     expect(client.completed).toBe(true);
   });
 
@@ -153,12 +157,13 @@ describe('observe() writing frames directly', () => {
       expect(client.completed).toBe(true);
       connection.open!();
       if (stream === finished) {
-        expect(connection.ids).toEqual([0, 1].map((n) => `${stream.epoch}-${n}`));
+        expect(connection.ids).toEqual([`${stream.epoch}-1`]);
         expect(ends).toBe(1);
         expect(registry.stats().clients).toBe(0);
       } else {
+        expect(connection.written).toEqual([]);
         stream.send({ data: 'live' });
-        expect(connection.ids).toEqual([0, 1].map((n) => `${stream.epoch}-${n}`));
+        expect(connection.ids).toEqual([`${stream.epoch}-1`]);
         expect(stream.clientCount).toBe(1);
         closeListeners.forEach((listener) => listener());
         expect(stream.clientCount).toBe(0);
@@ -174,12 +179,13 @@ describe('observe() writing frames directly', () => {
     connection.open!();
     connection.backedUp = true;
     for (let i = 1; i <= 10; i++) stream.send({ data: i });
-    expect(connection.ids).toEqual([0, 1].map((n) => `${stream.epoch}-${n}`));
+    expect(connection.ids).toEqual([`${stream.epoch}-1`]);
     connection.drain();
-    expect(connection.ids.length).toBe(3);
+    expect(connection.ids).toEqual([1, 2].map((n) => `${stream.epoch}-${n}`));
     connection.backedUp = false;
     connection.drain();
-    expect(connection.ids).toEqual(range(0, 10).map((n) => `${stream.epoch}-${n}`));
+    expect(connection.ids).toEqual(range(1, 10).map((n) => `${stream.epoch}-${n}`));
+    expect(connection.written).toHaveLength(10);
   });
 
   test('a client that stays backed up is cut and its connection aborted', () => {

@@ -3,7 +3,7 @@ import type { Subscription } from 'rxjs';
 import { PublicStreamError } from '../../lib/core/errors.js';
 import type { FlowControl } from '../../lib/core/flow-control.js';
 import type { ClientEndReason, StreamClient } from '../../lib/core/stream-client.js';
-import { isStreamEvent, type SseMessage, type StreamEvent } from '../../lib/core/stream-event.js';
+import { isStreamEvent, type ResetMessage, type SseMessage, type StreamEvent } from '../../lib/core/stream-event.js';
 import { StreamRegistry } from '../../lib/core/stream-registry.js';
 import { mulberry32 } from './helpers.js';
 
@@ -41,6 +41,8 @@ interface Outcome {
   evicted: boolean;
 }
 
+const isReset = (message: SseMessage): message is ResetMessage => !isStreamEvent(message) && 'type' in message;
+
 const TEXT = ['a', 'b', ' ', '\n', '\r\n', 'é', '😀', '{', '"', 'data: x'];
 
 function runSchedule(seed: number): Outcome {
@@ -51,10 +53,13 @@ function runSchedule(seed: number): Outcome {
   const bad = (message: string) => violations.push(message);
   const small = rng() < 0.3;
   const registry = new StreamRegistry({ heartbeatMs: 0 });
+  // With retryMs every connection starts with a position marker or a reset; without, only a reset.
+  const retryMs = rng() < 0.5 ? int(0, 5000) : undefined;
   const stream = registry.create(undefined, {
     bufferMaxEvents: small ? int(1, 12) : 1_000_000,
     bufferMaxBytes: small ? int(1, 1500) : 1 << 30,
     maxClientBacklogBytes: rng() < 0.3 ? int(0, 2000) : 1 << 30,
+    ...(retryMs === undefined ? {} : { retryMs }),
   });
   const epoch = stream.epoch;
   const sent: StreamEvent[] = [];
@@ -268,9 +273,20 @@ function runSchedule(seed: number): Outcome {
     lg.conns.forEach((conn, ci) => {
       const where = `client ${lg.name} (${conn.kind}) connection ${ci}`;
       if (conn.lastIdAtConnect !== lastId) bad(`${where} connected with ${conn.lastIdAtConnect}, expected ${lastId}`);
-      const [first, ...rest] = conn.messages;
-      if (!first || isStreamEvent(first) || !('id' in first)) return void bad(`${where}: no position/reset first`);
-      if ('type' in first) {
+      const [head, ...tail] = conn.messages;
+      if (head && !isStreamEvent(head) && !('id' in head)) return void bad(`${where}: ${JSON.stringify(head)} first`);
+      const first = head && !isStreamEvent(head) && 'id' in head ? head : undefined;
+      const rest = first ? tail : conn.messages;
+      const mustReset = (ci === 0 && lg.foreignId) || conn.firstSeqAtConnect - 1 > pos;
+      if (!first) {
+        // No preamble: only without retryMs, and only where the connection continues seamlessly at pos.
+        if (retryMs !== undefined || mustReset) {
+          bad(`${where}: no position/reset first at ${pos}, first held ${conn.firstSeqAtConnect}, retryMs ${retryMs}`);
+        }
+      } else if (first.retry !== retryMs || ('retry' in first && retryMs === undefined)) {
+        bad(`${where}: first message ${JSON.stringify(first)} with retryMs ${retryMs}`);
+      }
+      if (first && isReset(first)) {
         const data = JSON.parse(first.data) as { reason: string; lastEventId: string | null; resumesAfter: string };
         const after = Number(data.resumesAfter.split('-')[1]);
         const reason = ci === 0 && lg.foreignId ? 'unknown_epoch' : 'history_truncated';
@@ -284,8 +300,8 @@ function runSchedule(seed: number): Outcome {
         if (reason === 'unknown_epoch') seqs.length = 0;
         pos = after;
         resets++;
-      } else if (first.id !== `${epoch}-${pos}` || conn.firstSeqAtConnect - 1 > pos || (ci === 0 && lg.foreignId)) {
-        bad(`${where}: position ${first.id} at ${pos}, first held ${conn.firstSeqAtConnect}`);
+      } else if (first && (first.id !== `${epoch}-${pos}` || mustReset || Object.keys(first).length !== 2)) {
+        bad(`${where}: position ${JSON.stringify(first)} at ${pos}, first held ${conn.firstSeqAtConnect}`);
       }
       for (const message of rest) {
         if (!isStreamEvent(message)) return void bad(`${where}: non-event ${JSON.stringify(message)} after the first`);
@@ -298,7 +314,7 @@ function runSchedule(seed: number): Outcome {
       }
       lastId = lastIdOf(conn);
       if (!conn.ended) bad(`${where}: still open at the end`);
-      const endedAtFinal = rest.length ? rest.at(-1) === finalEvent : first.id === finalEvent?.id;
+      const endedAtFinal = rest.length ? rest.at(-1) === finalEvent : lastIdOf(conn) === finalEvent?.id;
       if (conn.endReason === 'finished' && !endedAtFinal) bad(`${where}: ended 'finished' before the final event`);
       const early = conn.endReason === 'complete' && !endedAtFinal;
       if (early) cuts++;

@@ -139,7 +139,16 @@ describe('event ids of a stream', () => {
     for (const none of ['', null, undefined]) {
       const messages: unknown[] = [];
       const sub = stream.observe(none, { heartbeat: false }).subscribe((m) => messages.push(m));
-      expect(messages).toEqual([{ id: `${stream.epoch}-0` }, stream.eventAt(1)]);
+      expect(messages).toEqual([stream.eventAt(1)]);
+      sub.unsubscribe();
+    }
+    // With retryMs, the position marker says so too: before the first event.
+    const marked = registry.create(undefined, { retryMs: 1000 });
+    marked.send({ data: 'one' });
+    for (const none of ['', null, undefined]) {
+      const messages: unknown[] = [];
+      const sub = marked.observe(none, { heartbeat: false }).subscribe((m) => messages.push(m));
+      expect(messages).toEqual([{ id: `${marked.epoch}-0`, retry: 1000 }, marked.eventAt(1)]);
       sub.unsubscribe();
     }
   });

@@ -38,8 +38,7 @@ describe('observe() with flow control', () => {
     for (let i = 1; i <= 5; i++) stream.send({ data: i });
     const flow = fakeFlow(true);
     const client = record(stream.observe(undefined, { ...noBeat, flowControl: flow }));
-    expect(client.messages[0]).toEqual({ id: `${stream.epoch}-0` });
-    expect(client.sequences).toEqual([1]);
+    expect(client.messages).toEqual([stream.eventAt(1)]);
     expect(flow.waiters.size).toBe(1);
     flow.drain();
     expect(client.sequences).toEqual([1, 2]);
@@ -49,6 +48,14 @@ describe('observe() with flow control', () => {
     expect(flow.waiters.size).toBe(0);
     stream.send({ data: 6 });
     expect(client.sequences).toEqual(range(1, 6));
+    // With retryMs the position marker comes first and does not use up the writable signal.
+    const marked = registry.create(undefined, { retryMs: 1000 });
+    for (let i = 1; i <= 2; i++) marked.send({ data: i });
+    const markedFlow = fakeFlow(true);
+    const markedClient = record(marked.observe(undefined, { ...noBeat, flowControl: markedFlow }));
+    expect(markedClient.messages).toEqual([{ id: `${marked.epoch}-0`, retry: 1000 }, marked.eventAt(1)]);
+    markedFlow.drain();
+    expect(markedClient.sequences).toEqual([1, 2]);
   });
 
   test('a large catch-up is handed over in bursts of 64 KiB even when the consumer is not backed up', () => {

@@ -131,7 +131,8 @@ describe('replay buffer inside a stream', () => {
     const stream = registry.create(undefined, { bufferMaxEvents: 3 });
     for (let i = 1; i <= 6; i++) stream.send({ data: i });
     const edge = record(stream.observe(`${stream.epoch}-3`, { heartbeat: false }));
-    expect(edge.messages[0]).toEqual({ id: `${stream.epoch}-3` });
+    // Seamless: no reset (and, without retryMs, no position marker): just the events after the id.
+    expect(edge.messages).toEqual([4, 5, 6].map((n) => stream.eventAt(n)));
     expect(edge.sequences).toEqual([4, 5, 6]);
     const truncated = record(stream.observe(`${stream.epoch}-2`, { heartbeat: false }));
     expect(JSON.parse((truncated.messages[0] as { data: string }).data)).toEqual({

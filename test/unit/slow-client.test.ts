@@ -13,7 +13,8 @@ describe('attach(): backpressure', () => {
     const sink = recordingSink(() => accept);
     const preamble: SseMessage[] = [];
     const client = stream.attach(sink, undefined, (m) => preamble.push(m));
-    expect(preamble).toEqual([{ id: `${stream.epoch}-0` }]);
+    // Without retryMs a fresh client gets no preamble at all.
+    expect(preamble).toEqual([]);
     stream.send({ data: 1 });
     stream.send({ data: 2 });
     stream.send({ data: 3 });
@@ -28,6 +29,13 @@ describe('attach(): backpressure', () => {
     expect(sink.ends).toEqual(['finished']);
     expect(client.isClosed).toBe(true);
     expect(stream.clientCount).toBe(0);
+    // With retryMs, attach() hands the position marker to the preamble callback, not to the sink.
+    const marked = registry.create(undefined, { retryMs: 2000 });
+    const markedSink = recordingSink();
+    const markedPreamble: SseMessage[] = [];
+    marked.attach(markedSink, undefined, (m) => markedPreamble.push(m));
+    expect(markedPreamble).toEqual([{ id: `${marked.epoch}-0`, retry: 2000 }]);
+    expect(markedSink.events).toEqual([]);
   });
 
   test('a paused client of a finished stream stays until it drains, then ends finished', () => {
@@ -166,7 +174,8 @@ describe('attach(): backpressure', () => {
     const second = recordingSink();
     const preamble: SseMessage[] = [];
     stream.attach(second, lastId, (m) => preamble.push(m));
-    expect(preamble).toEqual([{ id: lastId }]);
+    // Seamless: no reset, and without retryMs no position marker either.
+    expect(preamble).toEqual([]);
     expect(second.events.map((e) => e.sequence)).toEqual([3, 4, 5, 6]);
     for (let i = 7; i <= 12; i++) stream.send({ data: i });
     const third = recordingSink();

@@ -8,12 +8,12 @@ import { range, record } from './helpers.js';
 const registry = new StreamRegistry({ heartbeatMs: 0 });
 
 describe('observe(): position marker, replay, live', () => {
-  test('a new client gets the id-only position marker, the whole history, then live events', () => {
+  test('a new client gets the whole history, then live events; without retryMs no position marker', () => {
     const stream = registry.create();
     const a = stream.send({ data: 'a' })!;
     const b = stream.send({ type: 'tick', data: { n: 2 } })!;
     const client = record(stream.observe(undefined, { heartbeat: false }));
-    expect(client.messages).toEqual([{ id: `${stream.epoch}-0` }, a, b]);
+    expect(client.messages).toEqual([a, b]);
     const c = stream.send({ data: 'c', retry: 250 })!;
     expect(client.messages.at(-1)).toBe(c);
     expect(c).toEqual({
@@ -46,6 +46,14 @@ describe('observe(): position marker, replay, live', () => {
     ]);
     stream.send({ data: 1 });
     stream.send({ data: 2 });
+    // A seamless resume gets the marker too, at the client's own position, before the events.
+    expect(record(stream.observe(`${stream.epoch}-1`, { heartbeat: false })).messages).toEqual([
+      { id: `${stream.epoch}-1`, retry: 1500 },
+      stream.eventAt(2),
+    ]);
+    expect(record(stream.observe(`${stream.epoch}-2`, { heartbeat: false })).messages).toEqual([
+      { id: `${stream.epoch}-2`, retry: 1500 },
+    ]);
     const reset = record(stream.observe(`${stream.epoch}-0`, { heartbeat: false })).messages[0];
     expect(reset).toEqual({
       id: `${stream.epoch}-1`,
@@ -63,12 +71,15 @@ describe('observe(): position marker, replay, live', () => {
     const stream = registry.create();
     for (let i = 1; i <= 5; i++) stream.send({ data: i });
     const client = record(stream.observe(`${stream.epoch}-3`, { heartbeat: false }));
-    expect(client.messages[0]).toEqual({ id: `${stream.epoch}-3` });
-    expect(client.sequences).toEqual([4, 5]);
+    // No position marker without retryMs: the first message is the first event after the id.
+    expect(client.messages).toEqual([stream.eventAt(4), stream.eventAt(5)]);
     stream.send({ data: 6 });
     expect(client.sequences).toEqual([4, 5, 6]);
+    expect(client.messages).toHaveLength(3);
     const caughtUp = record(stream.observe(`${stream.epoch}-6`, { heartbeat: false }));
-    expect(caughtUp.messages).toEqual([{ id: `${stream.epoch}-6` }]);
+    expect(caughtUp.messages).toEqual([]);
+    stream.send({ data: 7 });
+    expect(caughtUp.messages).toEqual([stream.eventAt(7)]);
   });
 
   test('an id of another epoch gets a reset unknown_epoch, then the whole history', () => {
@@ -97,7 +108,7 @@ describe('observe(): position marker, replay, live', () => {
     expect(client.sequences).toEqual([4, 5]);
   });
 
-  test('subscribing to a finished stream replays and completes; fully seen: marker, then completion', () => {
+  test('subscribing to a finished stream replays and completes; fully seen: completion alone', () => {
     const stream = registry.create();
     stream.send({ data: 'x' });
     stream.complete();
@@ -106,8 +117,14 @@ describe('observe(): position marker, replay, live', () => {
     expect(late.events[1]).toMatchObject({ type: 'done', data: '{"status":"completed"}' });
     expect(late.completed).toBe(true);
     const seen = record(stream.observe(`${stream.epoch}-2`, { heartbeat: false }));
-    expect(seen.messages).toEqual([{ id: `${stream.epoch}-2` }]);
+    expect(seen.messages).toEqual([]);
     expect(seen.completed).toBe(true);
+    const marked = registry.create(undefined, { retryMs: 1000 });
+    marked.send({ data: 'x' });
+    marked.complete();
+    const seenWithRetry = record(marked.observe(`${marked.epoch}-2`, { heartbeat: false }));
+    expect(seenWithRetry.messages).toEqual([{ id: `${marked.epoch}-2`, retry: 1000 }]);
+    expect(seenWithRetry.completed).toBe(true);
     expect(stream.isFullySeenBy(`${stream.epoch}-2`)).toBe(true);
     expect(stream.isFullySeenBy(`${stream.epoch}-1`)).toBe(false);
     expect(stream.clientCount).toBe(0);
@@ -149,13 +166,18 @@ describe('observe(): no gap and no duplicate when events are produced during del
   });
 
   test('a subscriber that sends when it gets the position marker still gets that event', () => {
-    const stream = registry.create();
+    // The marker exists only with retryMs.
+    const stream = registry.create(undefined, { retryMs: 1000 });
     stream.send({ data: 'before' });
     const seen: number[] = [];
+    const markers: SseMessage[] = [];
     stream.observe(undefined, { heartbeat: false }).subscribe((message) => {
-      if (!isStreamEvent(message)) stream.send({ data: 'from the marker' });
-      else seen.push(message.sequence);
+      if (!isStreamEvent(message)) {
+        markers.push(message);
+        stream.send({ data: 'from the marker' });
+      } else seen.push(message.sequence);
     });
+    expect(markers).toEqual([{ id: `${stream.epoch}-0`, retry: 1000 }]);
     expect(seen).toEqual([1, 2]);
   });
 
@@ -187,9 +209,16 @@ describe('observe(): no gap and no duplicate when events are produced during del
     expect(taken.messages.length).toBe(3);
     expect(taken.completed).toBe(true);
     expect(stream.clientCount).toBe(0);
-    const marker = record(stream.observe(undefined, { heartbeat: false }).pipe(take(1)));
-    expect(marker.messages).toEqual([{ id: `${stream.epoch}-0` }]);
+    const first = record(stream.observe(undefined, { heartbeat: false }).pipe(take(1)));
+    expect(first.messages).toEqual([stream.eventAt(1)]);
     expect(stream.clientCount).toBe(0);
+    // Unsubscribing on the position marker (with retryMs, the message before the client is attached).
+    const marked = registry.create(undefined, { retryMs: 1000 });
+    marked.send({ data: 1 });
+    const marker = record(marked.observe(undefined, { heartbeat: false }).pipe(take(1)));
+    expect(marker.messages).toEqual([{ id: `${marked.epoch}-0`, retry: 1000 }]);
+    expect(marker.completed).toBe(true);
+    expect(marked.clientCount).toBe(0);
   });
 });
 
