@@ -6,6 +6,11 @@ export interface RunOptions {
   only?: string[];
   scenarios: string[];
   repetitions: number;
+  /**
+   * Runs of idle memory in all (at least `repetitions`): its connect time swings most between
+   * runs, and a run of it costs a few seconds per target.
+   */
+  idleRuns: number;
   sizes: Sizes;
   /** Copy the report and chart to docs/. */
   publish: boolean;
@@ -16,6 +21,13 @@ export interface RunOptions {
   /** Folder for the results (default bench/results). */
   out?: string;
 }
+
+/**
+ * Idle memory runs this many times per repetition. Its connect time moved by up to 20% between
+ * fresh processes of the same target (8 runs of nest-subject-express: 1.05 to 1.26 s), more than
+ * the differences it is meant to show; the extra runs add about 13 s per repetition here.
+ */
+const IDLE_RUNS_PER_REPETITION = 3;
 
 export const USAGE = `tsx bench/run.ts [--quick] [--all | --only=<target,...>] [--scenarios=<${Object.keys(SCENARIOS).join(',')}>]
                  [--idle=<connections>] [--reps=<n>] [--publish] [--multi] [--out=<folder>]`;
@@ -40,13 +52,15 @@ export function parseOptions(argv: string[]): RunOptions {
   const scenarios = flags.has('scenarios') ? list(flags.get('scenarios')!) : Object.keys(SCENARIOS);
   const badScenario = scenarios.find((name) => !(name in SCENARIOS));
   if (badScenario) throw new Error(`unknown scenario ${badScenario}\n${USAGE}`);
+  const repetitions = flags.has('reps') ? positive('reps', flags.get('reps')!) : quick ? 1 : 3;
   const sizes: Sizes = structuredClone(quick ? QUICK_SIZES : DEFAULT_SIZES);
   if (flags.has('idle')) sizes.idle.connections = positive('idle', flags.get('idle')!);
   return {
     quick,
     only: flags.has('only') ? list(flags.get('only')!) : undefined,
     scenarios,
-    repetitions: flags.has('reps') ? positive('reps', flags.get('reps')!) : quick ? 1 : 3,
+    repetitions,
+    idleRuns: repetitions * (quick ? 1 : IDLE_RUNS_PER_REPETITION),
     sizes,
     publish: flags.has('publish'),
     multi: flags.has('multi'),

@@ -6,7 +6,7 @@
  * with min and max, and ratios to raw node:http of the same repetition. Writes bench/results/ (and docs/ with --publish),
  * prints the table, exits non-zero if any client saw a gap or a duplicate, or a run failed.
  *
- *   npm run bench                      (3 repetitions of the targets issue 6 compares)
+ *   npm run bench                      (3 repetitions of the targets issue 6 compares, 9 runs of idle memory)
  *   npx tsx bench/run.ts --all         (also the library's other paths)
  *   npx tsx bench/run.ts --quick       (1 small repetition, a smoke test)
  */
@@ -44,13 +44,14 @@ async function runTarget(
   loadgen: LoadGenerator,
   target: Target,
   options: RunOptions,
+  scenarios: string[],
   repetition: number,
   earlierRuns: RunRecord[],
 ): Promise<RunRecord[]> {
   const records: RunRecord[] = [];
   let server: ServerProcess | undefined;
   try {
-    for (const scenario of SCENARIO_ORDER.filter((name) => options.scenarios.includes(name))) {
+    for (const scenario of SCENARIO_ORDER.filter((name) => scenarios.includes(name))) {
       // What did not apply to a target once (no resume, no database) will not in later
       // repetitions either: it is not run again.
       const skipped = earlierRuns.find((r) => r.scenario === scenario && r.target === target.name && r.result?.skipped);
@@ -82,7 +83,7 @@ async function runTarget(
       record.seconds = (performance.now() - started) / 1000;
       record.loadAverage = os.loadavg()[0];
       records.push(record);
-      console.log(describe(record));
+      console.log(describe(record, options.repetitions));
     }
   } finally {
     await server?.stop();
@@ -90,8 +91,11 @@ async function runTarget(
   return records;
 }
 
-function describe(record: RunRecord): string {
-  const head = `rep ${record.repetition + 1} ${record.scenario.padEnd(14)} ${record.target.padEnd(24)}`;
+function describe(record: RunRecord, repetitions: number): string {
+  // Past the repetitions, a round of idle memory alone (see RunOptions.idleRuns).
+  const round =
+    record.repetition < repetitions ? `rep ${record.repetition + 1}` : `+${record.repetition + 1 - repetitions}`;
+  const head = `${round.padEnd(5)} ${record.scenario.padEnd(14)} ${record.target.padEnd(24)}`;
   if (record.error) return `${head} FAILED: ${record.error}`;
   const result = record.result!;
   if (result.skipped) return `${head} skipped: ${result.skipped}`;
@@ -116,10 +120,15 @@ async function main(): Promise<number> {
   const loadgen = LoadGenerator.start();
   const runs: RunRecord[] = [];
   try {
-    for (let repetition = 0; repetition < options.repetitions; repetition++) {
+    for (let repetition = 0; repetition < Math.max(options.repetitions, options.idleRuns); repetition++) {
+      // After the full repetitions, only idle memory runs again (see RunOptions.idleRuns).
+      const scenarios =
+        repetition < options.repetitions ? options.scenarios : options.scenarios.filter((s) => s === 'idle-memory');
+      if (scenarios.length === 0) break;
       // Rotating the order each repetition spreads warm-up and machine noise over every target.
       const order = targets.map((_, i) => targets[(i + repetition) % targets.length]);
-      for (const target of order) runs.push(...(await runTarget(loadgen, target, options, repetition, runs)));
+      for (const target of order)
+        runs.push(...(await runTarget(loadgen, target, options, scenarios, repetition, runs)));
     }
   } finally {
     loadgen.stop();
@@ -137,6 +146,7 @@ async function main(): Promise<number> {
       machine,
       sizes: options.sizes,
       repetitions: options.repetitions,
+      idleRuns: options.scenarios.includes('idle-memory') ? Math.max(options.repetitions, options.idleRuns) : 0,
       scenarios: options.scenarios,
       absent: missing.map((t) => t.name),
       startedAt,

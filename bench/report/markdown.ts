@@ -9,6 +9,8 @@ export interface ReportInput {
   machine: Machine;
   sizes: Sizes;
   repetitions: number;
+  /** Runs of idle memory (more than the repetitions: see RunOptions.idleRuns); 0 when it did not run. */
+  idleRuns: number;
   scenarios: string[];
   /** Targets of the list whose server file does not exist yet. */
   absent: string[];
@@ -58,7 +60,9 @@ function scenarioLines({ sizes, scenarios }: ReportInput): string[] {
 }
 
 export function renderMarkdown(input: ReportInput): string {
-  const { summaries, baseline, machine, repetitions } = input;
+  const { summaries, baseline, machine, repetitions, idleRuns } = input;
+  const idleNote =
+    idleRuns > repetitions ? ` (idle memory: ${idleRuns} runs, ${idleRuns / repetitions} per repetition)` : '';
   const figures = FIGURES.filter((f) => input.scenarios.includes(f.scenario));
   const main = table(
     ['target', ...figures.map((f) => f.label), 'gaps+dups'],
@@ -93,7 +97,7 @@ export function renderMarkdown(input: ReportInput): string {
   return [
     `# Benchmarks`,
     '',
-    `Ratio to \`${baseline}\` (plain node:http writing one shared buffer per event) measured in the same repetition, then the value; median of ${repetitions} repetition${repetitions > 1 ? 's' : ''} with the target order rotated each time, fresh server processes per target and repetition: one for idle memory, one that runs the other scenarios, each on a channel of its own. Throughput: higher is better; every other figure: lower is better. gaps+dups counts events missed, skipped or repeated by any client in any run: it must be 0.`,
+    `Ratio to \`${baseline}\` (plain node:http writing one shared buffer per event) measured in the same repetition, then the value; median of ${repetitions} repetition${repetitions > 1 ? 's' : ''}${idleNote} with the target order rotated each time, fresh server processes per target and repetition: one for idle memory, one that runs the other scenarios, each on a channel of its own. Throughput: higher is better; every other figure: lower is better. gaps+dups counts events missed, skipped or repeated by any client in any run: it must be 0.`,
     '',
     ...main,
     '',
