@@ -7,7 +7,7 @@ export interface RunOptions {
   scenarios: string[];
   repetitions: number;
   /**
-   * Runs of idle memory in all (at least `repetitions`): its connect time swings most between
+   * Runs of idle memory in all, a multiple of `repetitions`: its connect time swings most between
    * runs, and a run of it costs a few seconds per target.
    */
   idleRuns: number;

@@ -120,8 +120,8 @@ async function main(): Promise<number> {
   const loadgen = LoadGenerator.start();
   const runs: RunRecord[] = [];
   try {
-    for (let repetition = 0; repetition < Math.max(options.repetitions, options.idleRuns); repetition++) {
-      // After the full repetitions, only idle memory runs again (see RunOptions.idleRuns).
+    // idleRuns is a multiple of the repetitions: after the full repetitions, only idle memory runs.
+    for (let repetition = 0; repetition < options.idleRuns; repetition++) {
       const scenarios =
         repetition < options.repetitions ? options.scenarios : options.scenarios.filter((s) => s === 'idle-memory');
       if (scenarios.length === 0) break;
@@ -146,7 +146,7 @@ async function main(): Promise<number> {
       machine,
       sizes: options.sizes,
       repetitions: options.repetitions,
-      idleRuns: options.scenarios.includes('idle-memory') ? Math.max(options.repetitions, options.idleRuns) : 0,
+      idleRuns: options.scenarios.includes('idle-memory') ? options.idleRuns : 0,
       scenarios: options.scenarios,
       absent: missing.map((t) => t.name),
       startedAt,

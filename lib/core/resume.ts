@@ -70,8 +70,8 @@ export function preambleFor(
 ): PositionMessage | ResetMessage | undefined {
   if (!point.reset && context.retryMs === undefined) return undefined;
   const id = formatEventId(context.epoch, point.cursor);
-  if (!point.reset) return { id, retry: context.retryMs };
   const retry = context.retryMs === undefined ? {} : { retry: context.retryMs };
+  if (!point.reset) return { id, ...retry };
   const data = JSON.stringify({ reason: point.reset, lastEventId: lastEventId ?? null, resumesAfter: id });
   return { id, type: context.resetType, data, ...retry };
 }

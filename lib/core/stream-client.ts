@@ -121,10 +121,9 @@ export class StreamClient {
     } finally {
       this.pumping = false;
     }
-    // The exact case of backlog(), without its object: this runs for every client on every event.
-    if (this.cursorEnd !== undefined) {
-      this.smallestBacklog = Math.min(this.smallestBacklog, this.source.sentBytes - this.cursorEnd);
-    }
+    // Without an object: this runs for every client on every event.
+    const exact = this.exactBacklog();
+    if (exact !== undefined) this.smallestBacklog = Math.min(this.smallestBacklog, exact);
     if (!this.closed && this.source.isFinished && this.cursor >= this.source.lastSequence) {
       this.close('finished');
     }
@@ -178,12 +177,18 @@ export class StreamClient {
     );
   }
 
+  /** Bytes of events after the cursor, when known exactly (the bytes through the cursor are). */
+  private exactBacklog(): number | undefined {
+    return this.cursorEnd === undefined ? undefined : this.source.sentBytes - this.cursorEnd;
+  }
+
   /**
    * Bytes of events after the cursor. When the cursor is older than the buffer (the rest is in
    * the store), what the buffer holds is a lower bound, and `exact` is false.
    */
   private backlog(): { bytes: number; exact: boolean } {
-    if (this.cursorEnd !== undefined) return { bytes: this.source.sentBytes - this.cursorEnd, exact: true };
+    const exact = this.exactBacklog();
+    if (exact !== undefined) return { bytes: exact, exact: true };
     const bufferStart = this.source.endOffset(this.source.firstHeldSequence - 1) ?? this.source.sentBytes;
     return { bytes: this.source.sentBytes - bufferStart, exact: false };
   }
