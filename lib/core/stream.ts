@@ -94,6 +94,8 @@ export class ResumableStream {
   private readonly finishedPromise: Promise<StreamState>;
   private resolveFinished!: (state: StreamState) => void;
   private readonly source: ClientSource;
+  /** Where the stream stands for a resuming client: read live, built once (every connection asks, some three times). */
+  private readonly resumeContext: ResumeContext;
   private shared: Promise<void> = Promise.resolve();
   /** Produced on another instance: events arrive through `ingest()`. */
   readonly follower: boolean;
@@ -165,6 +167,18 @@ export class ResumableStream {
         this.clients.delete(client);
         this.hooks.onClientEnd(this, reason);
       },
+    };
+    this.resumeContext = {
+      epoch: this.epoch,
+      get lastSequence() {
+        return stream.sequence;
+      },
+      get firstHeldSequence() {
+        return stream.buffer.firstSequence;
+      },
+      canReadHistory: this.source.canReadHistory,
+      retryMs: options.retryMs,
+      resetType: options.eventTypes.reset,
     };
     if (restored) this.restore(restored);
     if (follower) this.currentState = 'running';
@@ -308,7 +322,7 @@ export class ResumableStream {
    * that is malformed or ahead of the stream.
    */
   resolveResume(lastEventId?: string | null): ResumePoint {
-    return resolveResume(this.resumeContext(), lastEventId);
+    return resolveResume(this.resumeContext, lastEventId);
   }
 
   /**
@@ -332,7 +346,7 @@ export class ResumableStream {
    */
   attach(sink: ClientSink, lastEventId?: string | null, preamble?: (message: SseMessage) => void): StreamClient {
     this.assertClientCapacity();
-    const context = this.resumeContext();
+    const context = this.resumeContext;
     const point = resolveResume(context, lastEventId);
     const client = new StreamClient(this.source, point.cursor, sink, this.options.maxClientBacklogBytes);
     this.hooks.onAttach?.(catchupTier(context, point));
@@ -462,17 +476,6 @@ export class ResumableStream {
   /** @internal A follower learns how far the producer has stored. */
   storedThrough(throughSequence: number): void {
     this.persistence.advanceTo(throughSequence);
-  }
-
-  private resumeContext(): ResumeContext {
-    return {
-      epoch: this.epoch,
-      lastSequence: this.sequence,
-      firstHeldSequence: this.buffer.firstSequence,
-      canReadHistory: (sequence) => this.source.canReadHistory(sequence),
-      retryMs: this.options.retryMs,
-      resetType: this.options.eventTypes.reset,
-    };
   }
 
   /** @throws StreamLimitError (503) when the stream already has `maxClientsPerStream` clients. */

@@ -39,15 +39,18 @@ export class SseConnectionTracker {
 
   /** Registers a response (Express `Response`, Fastify `FastifyReply` or a raw `ServerResponse`). */
   track(response: unknown): void {
-    // Express's response is the ServerResponse itself: `instanceof` spares a read of a property it
-    // does not have.
-    const raw = (response instanceof ServerResponse ? response : ((response as { raw?: unknown })?.raw ?? response)) as
-      TrackedResponse | undefined;
-    if (typeof raw?.on !== 'function') return;
-    const key = (raw instanceof ServerResponse && raw.socket) || raw;
+    // Express's response is the ServerResponse itself: `instanceof` spares reads of properties it
+    // does not have, and of `on`, which is five prototypes up from it.
+    if (response instanceof ServerResponse) return this.add(response.socket ?? response, response);
+    const raw = ((response as { raw?: unknown } | null | undefined)?.raw ?? response) as TrackedResponse | undefined;
+    if (raw instanceof ServerResponse) this.add(raw.socket ?? raw, raw);
+    else if (typeof raw?.on === 'function') this.add(raw, raw);
+  }
+
+  private add(key: Closable, response: TrackedResponse): void {
     if (key.destroyed) return;
     const tracked = this.open.size;
-    this.open.set(key, raw);
+    this.open.set(key, response);
     // `on`, not `once`: a socket closes once, and `once` wraps the listener for each call.
     if (this.open.size !== tracked) key.on('close', this.forget);
   }

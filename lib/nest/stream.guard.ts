@@ -10,7 +10,7 @@ import { Reflector } from '@nestjs/core';
 import { StreamNotFoundError } from '../core/errors.js';
 import { StreamRegistry } from '../core/stream-registry.js';
 import type { ResumableStream } from '../core/stream.js';
-import { readLastEventId } from './last-event-id.js';
+import { readLastEventIdOnce } from './last-event-id.js';
 import { SseConnectionTracker } from './sse-connection-tracker.js';
 import { DEFAULT_STREAM_ID_PARAM, STREAM_ID_PARAM_METADATA } from './streaming.constants.js';
 
@@ -52,15 +52,16 @@ export class StreamGuard implements CanActivate {
   ) {}
 
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
-    const http = context.switchToHttp();
-    const request = http.getRequest<GuardedRequest>();
+    // An HTTP context's arguments are (request, response, next). Read by index: `switchToHttp()`
+    // adds three new closures to the context on every call, and this runs for every connection.
+    const request = context.getArgByIndex<GuardedRequest>(0);
     const id = request.params?.[this.streamIdParam(context.getClass(), context.getHandler() as Type)] ?? '';
-    const lastEventId = readLastEventId(request);
+    const lastEventId = readLastEventIdOnce(request);
     // Most connections find their stream in memory with no hook to ask: decided at once, as Nest
     // awaits a guard's promise through several more turns of the microtask queue.
     const held = this.registry.locateInMemory(id, lastEventId);
-    if (held && !this.registry.hasAuthorization(held)) return this.admit(held, lastEventId, http.getResponse());
-    return this.locateAndAdmit(id, lastEventId, request, http.getResponse());
+    if (held && !this.registry.hasAuthorization(held)) return this.admit(held, lastEventId, context.getArgByIndex(1));
+    return this.locateAndAdmit(id, lastEventId, request, context.getArgByIndex(1));
   }
 
   private async locateAndAdmit(
