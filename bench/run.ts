@@ -50,8 +50,12 @@ async function runTarget(
 ): Promise<RunRecord[]> {
   const records: RunRecord[] = [];
   let server: ServerProcess | undefined;
+  const planned = SCENARIO_ORDER.filter((name) => scenarios.includes(name));
+  // Told to each process, so that a target loads only what its scenarios use.
+  const processScenarios = (scenario: string) =>
+    OWN_PROCESS.has(scenario) ? [scenario] : planned.filter((name) => !OWN_PROCESS.has(name));
   try {
-    for (const scenario of SCENARIO_ORDER.filter((name) => scenarios.includes(name))) {
+    for (const scenario of planned) {
       // What did not apply to a target once (no resume, no database) will not in later
       // repetitions either: it is not run again.
       const skipped = earlierRuns.find((r) => r.scenario === scenario && r.target === target.name && r.result?.skipped);
@@ -61,7 +65,7 @@ async function runTarget(
         : { repetition, scenario, target: target.name, seconds: 0, loadAverage: 0 };
       if (!skipped) {
         try {
-          server ??= await ServerProcess.start(target);
+          server ??= await ServerProcess.start(target, processScenarios(scenario));
           await server.openChannel(scenario);
           record.result = await SCENARIOS[scenario]({
             target,

@@ -26,11 +26,13 @@ export class ServerProcess {
     return this.child.pid!;
   }
 
-  static async start(target: Target): Promise<ServerProcess> {
+  /** `scenarios`: what this process will run (env BENCH_SCENARIOS, see the contract in servers/common.ts). */
+  static async start(target: Target, scenarios?: readonly string[]): Promise<ServerProcess> {
     const port = await freePort();
+    const only = scenarios ? { BENCH_SCENARIOS: scenarios.join(',') } : {};
     const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', target.file], {
       cwd: ROOT,
-      env: { ...process.env, TSX_TSCONFIG_PATH: SERVER_TSCONFIG, ...target.env, PORT: String(port) },
+      env: { ...process.env, TSX_TSCONFIG_PATH: SERVER_TSCONFIG, ...target.env, ...only, PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

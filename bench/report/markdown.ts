@@ -52,7 +52,7 @@ function scenarioLines({ sizes, scenarios }: ReportInput): string[] {
   const lines: Record<string, string> = {
     throughput: `throughput: ${t.clients} clients, ${thousands(t.events)} events of ${t.size} B as fast as the producer goes; deliveries/s = events received / (last delivery − publish).`,
     latency: `latency: ${thousands(l.clients)} clients, ${l.rate} events/s for ${l.seconds} s (after ${l.warmupEvents} warm-up events); p50 / p99 of receipt − the event's \`t\`.`,
-    'idle-memory': `idle memory: ${thousands(idle.connections)} idle connections to a channel with nothing to replay; (RSS, heapUsed after GC with them open − before) / connections; connect all = time until every response head arrived (200 at a time).`,
+    'idle-memory': `idle memory: ${thousands(idle.connections)} idle connections to a channel with nothing to replay; (RSS, heapUsed after GC with them open − before) / connections; connect all = time until every response head arrived (200 at a time). A process of its own per run, loading only what idle memory uses: the library's targets run it without their SQLite store.`,
     'storm-buffer': `storm (buffer): ${thousands(storm.events)} events are published (to one scout client), ${thousands(storm.clients)} clients join after the last of them with its Last-Event-ID and receive one more, all drop, all reconnect at once with Last-Event-ID while one more event is published; time until every client has it.`,
     'storm-database': `storm (database): the same after POST /persist (the catch-up comes from the database); only targets with a database tier.`,
   };

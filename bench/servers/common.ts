@@ -5,6 +5,9 @@
  * - Runs as its own process: `node --expose-gc --import tsx bench/servers/<target>.ts`, with env
  *   PORT (plus target-specific env such as HTTP_ADAPTER=express|fastify, MERIDIAN_PIPELINE).
  *   Listens on 127.0.0.1:PORT and prints exactly one stdout line `listening <port>` when ready.
+ *   BENCH_SCENARIOS, when set, lists the scenarios the process will run (comma-separated): a
+ *   target may leave out what none of them uses (meridian opens its database only for
+ *   `storm-database`), as what a process holds in memory makes its garbage collections dearer.
  * - Events flow on named channels (`[a-z0-9-]{1,64}`), each with its own sequence starting at 1,
  *   so one server process can run every scenario, each on a channel of its own.
  *   `POST /channels/<name>` opens a channel (204; again: 204, nothing changes). Targets that
