@@ -156,6 +156,6 @@ await app.listen(portFromEnv(), '127.0.0.1');
 announceListening(portFromEnv());
 process.once('SIGTERM', () => {
   void app.close().finally(() => {
-    void (database?.close() ?? Promise.resolve()).finally(() => process.exit(0));
+    void Promise.resolve(database?.close()).finally(() => process.exit(0));
   });
 });

@@ -48,8 +48,8 @@ export class DirectSseInterceptor implements NestInterceptor {
     if (Reflect.getMetadata(SSE_METADATA, context.getHandler()) === true) {
       return withFlowControl(directResponseFlowControl(raw, responseFrameWriter(raw)), next);
     }
-    const http = context.switchToHttp();
-    return this.takeOver(raw, http.getResponse<Reply>(), http.getRequest<SocketRequest>(), next);
+    // (request, response) by index, as in StreamGuard: `switchToHttp()` adds three closures per call.
+    return this.takeOver(raw, context.getArgByIndex<Reply>(1), context.getArgByIndex<SocketRequest>(0), next);
   }
 
   private takeOver(

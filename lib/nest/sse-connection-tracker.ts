@@ -41,8 +41,11 @@ export class SseConnectionTracker {
   track(response: unknown): void {
     // Express's response is the ServerResponse itself: `instanceof` spares reads of properties it
     // does not have, and of `on`, which is five prototypes up from it.
-    if (response instanceof ServerResponse) return this.add(response.socket ?? response, response);
-    const raw = ((response as { raw?: unknown } | null | undefined)?.raw ?? response) as TrackedResponse | undefined;
+    const raw = (
+      response instanceof ServerResponse
+        ? response
+        : ((response as { raw?: unknown } | null | undefined)?.raw ?? response)
+    ) as TrackedResponse | undefined;
     if (raw instanceof ServerResponse) this.add(raw.socket ?? raw, raw);
     else if (typeof raw?.on === 'function') this.add(raw, raw);
   }

@@ -65,7 +65,8 @@ function onceWritable(response: RawResponse, listener: () => void): () => void {
 /** The Node.js response of an HTTP execution context (Fastify's `reply.raw`), if any. */
 export function rawResponseOf(context: ExecutionContext): DirectRawResponse | undefined {
   if (context.getType() !== 'http') return undefined;
-  const response = context.switchToHttp().getResponse<{ raw?: RawResponse } & Partial<RawResponse>>();
+  // The response by index: `switchToHttp()` adds three closures to the context on each call.
+  const response = context.getArgByIndex<({ raw?: RawResponse } & Partial<RawResponse>) | undefined>(1);
   const raw = (response?.raw ?? response) as DirectRawResponse | undefined;
   return typeof raw?.once === 'function' ? raw : undefined;
 }

@@ -60,8 +60,9 @@ export class StreamGuard implements CanActivate {
     // Most connections find their stream in memory with no hook to ask: decided at once, as Nest
     // awaits a guard's promise through several more turns of the microtask queue.
     const held = this.registry.locateInMemory(id, lastEventId);
-    if (held && !this.registry.hasAuthorization(held)) return this.admit(held, lastEventId, context.getArgByIndex(1));
-    return this.locateAndAdmit(id, lastEventId, request, context.getArgByIndex(1));
+    const response: unknown = context.getArgByIndex(1);
+    if (held && !this.registry.hasAuthorization(held)) return this.admit(held, lastEventId, response);
+    return this.locateAndAdmit(id, lastEventId, request, response);
   }
 
   private async locateAndAdmit(
