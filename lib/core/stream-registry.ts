@@ -104,6 +104,8 @@ export const DEFAULT_MAX_CLIENTS = 50_000;
 const STREAM_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 /** Default of {@link StreamRegistryOptions.maxStreams}. */
 export const DEFAULT_MAX_STREAMS = 10_000;
+/** How often a stream past its retention is looked at again while it cannot be removed yet. */
+const RETENTION_RECHECK_MS = 1_000;
 
 /**
  * Holds every stream of this process: creates them, finds them by id, and removes finished ones
@@ -448,13 +450,23 @@ export class StreamRegistry {
     return stream;
   }
 
-  private scheduleRemoval(stream: ResumableStream, delayMs = stream.options.retentionMs): void {
+  /**
+   * Forgets a finished stream after its retention, but never while its writes are still retried,
+   * and not while clients still attached here keep catching up: removing it would cut them in the
+   * middle of their replay. Clients that stopped moving for a whole check are cut (they resume
+   * from the store, if any, when they reconnect).
+   */
+  private scheduleRemoval(stream: ResumableStream, delayMs = stream.options.retentionMs, lastProgress?: string): void {
     const timer = setTimeout(() => {
       this.retentionTimers.delete(stream.id);
       if (this.streams.get(stream.id) !== stream) return;
-      // Never forget a stream whose events are not all stored yet: its writes are still retried.
       if (this.store && !stream.follower && stream.persistedThrough < stream.lastSequence) {
-        this.scheduleRemoval(stream, 1_000);
+        this.scheduleRemoval(stream, RETENTION_RECHECK_MS);
+        return;
+      }
+      const progress = stream.clientProgress;
+      if (progress !== '' && progress !== lastProgress) {
+        this.scheduleRemoval(stream, RETENTION_RECHECK_MS, progress);
         return;
       }
       this.remove(stream.id);

@@ -214,6 +214,16 @@ export class ResumableStream {
     return this.clients.size;
   }
 
+  /**
+   * Where this process's clients stand, as one value that changes when a client moves, joins or
+   * leaves. Cheap enough for a check once a second, not for every event.
+   */
+  get clientProgress(): string {
+    let progress = '';
+    for (const client of this.clients) progress += `${client.position},`;
+    return progress;
+  }
+
   /** Events and bytes currently held in the replay buffer. */
   get buffered(): { events: number; bytes: number; firstSequence: number } {
     return { events: this.buffer.size, bytes: this.buffer.bytes, firstSequence: this.buffer.firstSequence };

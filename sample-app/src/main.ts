@@ -17,6 +17,7 @@ function streamingOptionsFromEnv(): StreamingModuleOptions {
     shutdownGraceMs: read('SHUTDOWN_GRACE_MS'),
     bufferMaxEvents: read('BUFFER_MAX_EVENTS'),
     bufferMaxBytes: read('BUFFER_MAX_BYTES'),
+    maxClientBacklogBytes: read('MAX_CLIENT_BACKLOG_BYTES'),
   };
 }
 

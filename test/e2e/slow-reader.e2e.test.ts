@@ -5,6 +5,13 @@ import { spawnSampleApp, type SpawnedApp } from '../support/spawned-app.js';
 const MiB = 1024 * 1024;
 const EVENTS = 1200;
 const SIZE = 50_000; // about 60 MB through the stream: far more than socket buffers and Nest's 4 MiB cap
+/**
+ * How far behind a backed-up client may fall before it is cut. The three readers that keep up share
+ * one Jest process with 180 MB to parse; on a loaded CI machine one of them fell the default 4 MiB
+ * (80 events, under 0.2 s of this stream) behind and was cut too. 24 MiB gives them seconds of slack,
+ * and the reader that stops reading is still cut well before the stream ends.
+ */
+const MAX_BACKLOG = 24 * MiB;
 
 /** Sequences of a reader's events (epoch-N), which must be consecutive from `from`. */
 function expectConsecutive(reader: SseReader, from: number): number {
@@ -16,9 +23,15 @@ function expectConsecutive(reader: SseReader, from: number): number {
 describe.each(['express', 'fastify'])('a reader that stops reading (%s, built sample app process)', (adapter) => {
   let app: SpawnedApp;
   beforeAll(async () => {
-    app = await spawnSampleApp({ HTTP_ADAPTER: adapter, RETENTION_MS: '1500', BUFFER_MAX_BYTES: String(128 * MiB) }, [
-      '--expose-gc',
-    ]);
+    app = await spawnSampleApp(
+      {
+        HTTP_ADAPTER: adapter,
+        RETENTION_MS: '1500',
+        BUFFER_MAX_BYTES: String(128 * MiB),
+        MAX_CLIENT_BACKLOG_BYTES: String(MAX_BACKLOG),
+      },
+      ['--expose-gc'],
+    );
   });
   afterAll(async () => {
     await app.stop();
@@ -26,7 +39,7 @@ describe.each(['express', 'fastify'])('a reader that stops reading (%s, built sa
 
   it('is cut while the others finish, resumes without loss, and its memory is released', async () => {
     const baseline = (await getStats(app.baseUrl, true)).memory as { heapUsed: number };
-    const { url } = await createStream(app.baseUrl, { events: EVENTS, size: SIZE, intervalMs: 1, startDelayMs: 200 });
+    const { url } = await createStream(app.baseUrl, { events: EVENTS, size: SIZE, intervalMs: 2, startDelayMs: 200 });
     const slow = new SseReader(url);
     const readers = [new SseReader(url), new SseReader(url), new SseReader(url)];
     await slow.waitFor((reader) => reader.events.length >= 1);
@@ -50,6 +63,8 @@ describe.each(['express', 'fastify'])('a reader that stops reading (%s, built sa
     await slow.done;
     const lastSeen = expectConsecutive(slow, 1);
     expect(lastSeen).toBeLessThan(EVENTS);
+    // It was cut for falling behind, not for anything else: more than the bound was sent after it.
+    expect((EVENTS - lastSeen) * SIZE).toBeGreaterThan(MAX_BACKLOG);
     const resumed = new SseReader(url, { 'last-event-id': slow.lastEventId! });
     await resumed.done;
     expect(resumed.events[0].event).not.toBe('reset');

@@ -187,6 +187,51 @@ describe('StreamRegistry: retention', () => {
     expect(jest.getTimerCount()).toBe(0);
   });
 
+  test('a finished stream outlives its retention while a client still catches up, and goes once it stalls', () => {
+    jest.useFakeTimers();
+    const registry = new StreamRegistry({ heartbeatMs: 0, retentionMs: 1000 });
+    const stream = registry.create();
+    for (let i = 0; i < 10; i++) stream.send({ data: `event ${i}` });
+    stream.complete();
+    // A client whose connection takes one event per drain, reading slowly.
+    const sink = recordingSink(() => false);
+    const client = stream.attach(sink);
+    expect(sink.events).toHaveLength(1);
+    for (let second = 0; second < 8; second++) {
+      jest.advanceTimersByTime(1000);
+      expect(registry.has(stream.id)).toBe(true);
+      client.resume();
+    }
+    // It moved in every check: it was kept for 9 s, although the retention is 1 s.
+    expect(sink.events.map((event) => event.sequence)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(sink.ends).toEqual([]);
+    // It stops reading: one more check sees it standing still, the next one removes the stream.
+    jest.advanceTimersByTime(1000);
+    expect(registry.has(stream.id)).toBe(true);
+    jest.advanceTimersByTime(1000);
+    expect(registry.has(stream.id)).toBe(false);
+    expect(sink.ends).toEqual(['unsubscribed']);
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  test('a client that finishes during the extra time lets the stream go at the next check', () => {
+    jest.useFakeTimers();
+    const registry = new StreamRegistry({ heartbeatMs: 0, retentionMs: 1000 });
+    const stream = registry.create();
+    stream.send({ data: 'one' });
+    stream.send({ data: 'two' });
+    stream.complete();
+    const sink = recordingSink(() => false);
+    const client = stream.attach(sink);
+    jest.advanceTimersByTime(1000);
+    expect(registry.has(stream.id)).toBe(true);
+    client.resume();
+    client.resume();
+    expect(sink.ends).toEqual(['finished']);
+    jest.advanceTimersByTime(1000);
+    expect(registry.has(stream.id)).toBe(false);
+  });
+
   test('remove() of a finished stream clears its retention timer; a new stream may reuse the id', () => {
     jest.useFakeTimers();
     const registry = new StreamRegistry({ heartbeatMs: 0, retentionMs: 1000 });
