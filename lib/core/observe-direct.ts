@@ -2,6 +2,7 @@ import type { Subscriber } from 'rxjs';
 import { waitUntilWritable, type FlowControl, type FrameWriter } from './flow-control.js';
 import type { ObservableSource } from './observe-stream.js';
 import { frameOf, HEARTBEAT_FRAME } from './sse-frame.js';
+import type { HeartbeatListener } from './heartbeat.js';
 import type { ClientSink, StreamClient } from './stream-client.js';
 import type { SseMessage } from './stream-event.js';
 
@@ -45,7 +46,7 @@ export function attachDirectClient(
     writer.write(frame);
     return !flow.isBackedUp();
   };
-  const sink: ClientSink = {
+  const sink: ClientSink & HeartbeatListener = {
     write: (event) => {
       if (write(frameOf(event))) return true;
       // Not open yet: opening resumes the client.
@@ -70,6 +71,9 @@ export function attachDirectClient(
       }
       // Otherwise completion waits for the connection to open and take what was framed.
     },
+    beat: () => {
+      if (open && !flow.isBackedUp()) writer.write(HEARTBEAT_FRAME);
+    },
   };
   const client: StreamClient = source.attach(sink, lastEventId, (message) => {
     write(frameOf(message));
@@ -81,13 +85,10 @@ export function attachDirectClient(
     else if (!flow.isBackedUp()) client.resume();
     else cancelWait = flow.onceWritable(() => client.resume());
   });
-  const beat = () => {
-    if (open && !flow.isBackedUp()) writer.write(HEARTBEAT_FRAME);
-  };
   beating = heartbeat && !client.isClosed && source.heartbeatEnabled;
-  if (beating) source.addHeartbeat(beat);
+  if (beating) source.addHeartbeat(sink);
   function stopBeating() {
-    if (beating) source.removeHeartbeat(beat);
+    if (beating) source.removeHeartbeat(sink);
     beating = false;
   }
   const detach = () => {

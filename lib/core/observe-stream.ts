@@ -1,9 +1,9 @@
-import { Observable } from 'rxjs';
+import { Observable, type Subscriber, type Unsubscribable } from 'rxjs';
 import { currentFlowControl, waitUntilWritable, type FlowControl } from './flow-control.js';
-import { HEARTBEAT } from './heartbeat.js';
+import { HEARTBEAT, type HeartbeatListener } from './heartbeat.js';
 import { attachDirectClient } from './observe-direct.js';
-import type { StreamClient, ClientSink } from './stream-client.js';
-import type { SseMessage } from './stream-event.js';
+import type { ClientEndReason, ClientSink, StreamClient } from './stream-client.js';
+import type { SseMessage, StreamEvent } from './stream-event.js';
 
 /** Options of one `observe()` call. */
 export interface ObserveOptions {
@@ -20,8 +20,8 @@ export interface ObserveOptions {
 export interface ObservableSource {
   readonly heartbeatEnabled: boolean;
   attach(sink: ClientSink, lastEventId?: string | null, preamble?: (message: SseMessage) => void): StreamClient;
-  addHeartbeat(listener: () => void): void;
-  removeHeartbeat(listener: () => void): void;
+  addHeartbeat(listener: HeartbeatListener): void;
+  removeHeartbeat(listener: HeartbeatListener): void;
 }
 
 /** Bytes of events handed to a flow-controlled consumer before it is asked whether it can take more. */
@@ -43,41 +43,69 @@ export function observeStream(
     if (flow?.frames) {
       return attachDirectClient(source, lastEventId, flow, flow.frames, subscriber, options.heartbeat !== false);
     }
-    let budget = BURST_BYTES;
-    let cancelWait: (() => void) | undefined;
-    const sink: ClientSink = {
-      write: (event) => {
-        subscriber.next(event);
-        if (!flow) return true;
-        budget -= event.bytes + EVENT_OVERHEAD_BYTES;
-        if (budget > 0 && !flow.isBackedUp()) return true;
-        const wait = waitUntilWritable(
-          flow,
-          () => {
-            cancelWait = undefined;
-            budget = BURST_BYTES;
-          },
-          () => client.resume(),
-        );
-        cancelWait = wait.writableNow ? undefined : wait.cancel;
-        return wait.writableNow;
-      },
-      // Even a cut client completes: an error would reach Nest, which numbers it with its own id.
-      end: (reason) => {
-        cancelWait?.();
-        if (reason === 'slow') flow?.abort();
-        subscriber.complete();
-      },
-    };
-    const client = source.attach(sink, lastEventId, (message) => subscriber.next(message));
-    if (client.isClosed || options.heartbeat === false || !source.heartbeatEnabled) {
-      return () => client.close('unsubscribed');
-    }
-    const beat = () => subscriber.next(HEARTBEAT);
-    source.addHeartbeat(beat);
-    return () => {
-      source.removeHeartbeat(beat);
-      client.close('unsubscribed');
-    };
+    const sink = new SubscriberSink(subscriber, flow, source);
+    sink.attach(lastEventId, options.heartbeat !== false);
+    return sink;
   });
+}
+
+/**
+ * One subscription's client: its sink, heartbeat listener and teardown in one object, as this is
+ * made for every connection of Nest's own `@Sse()` pipeline (rather than six closures).
+ */
+class SubscriberSink implements ClientSink, HeartbeatListener, Unsubscribable {
+  private client: StreamClient | undefined;
+  private budget = BURST_BYTES;
+  private cancelWait: (() => void) | undefined;
+  private beating = false;
+
+  constructor(
+    private readonly subscriber: Subscriber<SseMessage>,
+    private readonly flow: FlowControl | undefined,
+    private readonly source: ObservableSource,
+  ) {}
+
+  attach(lastEventId: string | null | undefined, heartbeat: boolean): void {
+    const subscriber = this.subscriber;
+    const client = this.source.attach(this, lastEventId, (message) => subscriber.next(message));
+    this.client = client;
+    if (client.isClosed || !heartbeat || !this.source.heartbeatEnabled) return;
+    this.beating = true;
+    this.source.addHeartbeat(this);
+  }
+
+  write(event: StreamEvent): boolean {
+    this.subscriber.next(event);
+    const flow = this.flow;
+    if (!flow) return true;
+    this.budget -= event.bytes + EVENT_OVERHEAD_BYTES;
+    if (this.budget > 0 && !flow.isBackedUp()) return true;
+    const wait = waitUntilWritable(
+      flow,
+      () => {
+        this.cancelWait = undefined;
+        this.budget = BURST_BYTES;
+      },
+      () => this.client?.resume(),
+    );
+    this.cancelWait = wait.writableNow ? undefined : wait.cancel;
+    return wait.writableNow;
+  }
+
+  // Even a cut client completes: an error would reach Nest, which numbers it with its own id.
+  end(reason: ClientEndReason): void {
+    this.cancelWait?.();
+    if (reason === 'slow') this.flow?.abort();
+    this.subscriber.complete();
+  }
+
+  beat(): void {
+    this.subscriber.next(HEARTBEAT);
+  }
+
+  unsubscribe(): void {
+    if (this.beating) this.source.removeHeartbeat(this);
+    this.beating = false;
+    this.client?.close('unsubscribed');
+  }
 }

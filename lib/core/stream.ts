@@ -9,7 +9,7 @@ import {
 import type { EventStore, PersistFunction, StoredStreamMeta } from './event-store.js';
 import type { BusEvent, StreamBus } from './stream-bus.js';
 import { formatEventId, newEpoch, parseEventId } from './event-id.js';
-import { HeartbeatTicker } from './heartbeat.js';
+import { HeartbeatTicker, type HeartbeatListener } from './heartbeat.js';
 import type { StreamLogger } from './logger.js';
 import { observeStream, type ObserveOptions } from './observe-stream.js';
 import type { ResolvedStreamOptions } from './options.js';
@@ -502,13 +502,13 @@ export class ResumableStream {
   }
 
   /** @internal used by the Observable adapter. */
-  addHeartbeat(beat: () => void): void {
-    this.heartbeat.add(beat);
+  addHeartbeat(listener: HeartbeatListener): void {
+    this.heartbeat.add(listener);
   }
 
   /** @internal used by the Observable adapter. */
-  removeHeartbeat(beat: () => void): void {
-    this.heartbeat.remove(beat);
+  removeHeartbeat(listener: HeartbeatListener): void {
+    this.heartbeat.remove(listener);
   }
 
   /** Every event up to this sequence is in the store. */
