@@ -18,10 +18,16 @@ const nodeHeadersGetter = Object.getOwnPropertyDescriptor(IncomingMessage.protot
   ((this: IncomingMessage) => RequestLike['headers']) | undefined;
 
 /**
- * What `StreamGuard` read, by request, so that `@LastEventId()` does not read the request again.
- * An empty string stands for none.
+ * What `StreamGuard` read last, so that `@LastEventId()` does not read the request again. One slot,
+ * not a map by request: a guard that decides at once is followed by the handler's parameters
+ * within the same run of the microtask queue, before another request is read; when it had to
+ * wait, another request may have taken the slot, and the decorator reads its request itself.
+ * The decorator empties the slot, so it holds a request only until it is used or replaced.
  */
-const readByGuard = new WeakMap<object, string>();
+const readByGuard: { request: object | undefined; lastEventId: string | undefined } = {
+  request: undefined,
+  lastEventId: undefined,
+};
 
 /**
  * The client's resume position: the `Last-Event-ID` header, else the `lastEventId` query
@@ -35,7 +41,8 @@ export function readLastEventId(request: RequestLike): string | undefined {
 /** {@link readLastEventId}, kept for `@LastEventId()` on the same request. @internal */
 export function readLastEventIdOnce(request: RequestLike): string | undefined {
   const lastEventId = readLastEventId(request);
-  readByGuard.set(request, lastEventId ?? '');
+  readByGuard.request = request;
+  readByGuard.lastEventId = lastEventId;
   return lastEventId;
 }
 
@@ -63,6 +70,7 @@ function first(value: unknown): string | undefined {
 export const LastEventId = createParamDecorator((_data: unknown, context: ExecutionContext) => {
   // The request by index: `switchToHttp()` adds three closures to the context on each call.
   const request = context.getArgByIndex<RequestLike>(0);
-  const known = readByGuard.get(request);
-  return known === undefined ? readLastEventId(request) : known || undefined;
+  if (readByGuard.request !== request) return readLastEventId(request);
+  readByGuard.request = undefined;
+  return readByGuard.lastEventId;
 });
