@@ -1,3 +1,4 @@
+import { StreamProducedElsewhereError } from './errors.js';
 import type { EventStore, PersistFunction, StoredStreamMeta } from './event-store.js';
 import type { StreamLogger } from './logger.js';
 import type { StreamEvent } from './stream-event.js';
@@ -169,7 +170,12 @@ export class StreamPersistence {
 
   private async write(clear: boolean, writer: PersistFunction | undefined): Promise<PersistResult> {
     if (this.readOnly && !writer) {
-      throw new Error(`Stream ${this.stream.id} is not produced here: persist it where it is produced.`);
+      // Served from the store (or a follower its producer has stored for): nothing left to write.
+      if (this.stream.lastSequence <= this.stored) {
+        const cleared = clear ? this.stream.dropThrough(this.stored) : 0;
+        return { persisted: 0, cleared, persistedThrough: this.stored };
+      }
+      throw new StreamProducedElsewhereError(this.stream.id, 'persist()');
     }
     if (writer && this.store) {
       throw new Error(

@@ -518,7 +518,9 @@ export class ResumableStream {
 
   /**
    * Writes every event issued so far to the store (or with `writer`), keeping them in memory.
-   * Concurrent calls queue; none writes an event twice.
+   * Concurrent calls queue; none writes an event twice. A stream brought back from the store has
+   * nothing to write (`persisted: 0`); one produced on another instance rejects with
+   * `StreamProducedElsewhereError` (409) while it holds events its producer has not stored.
    */
   persist(writer?: PersistFunction): Promise<PersistResult> {
     return this.persistence.persist(writer);
@@ -527,7 +529,8 @@ export class ResumableStream {
   /**
    * Writes every event issued so far in one transaction, then removes exactly those from memory.
    * Events sent during the write stay buffered; a failed write keeps everything and rejects.
-   * Clients that need removed events read them from the store.
+   * Clients that need removed events read them from the store. See `persist()` for streams
+   * brought back from the store or produced elsewhere.
    */
   persistAndClear(writer?: PersistFunction): Promise<PersistResult> {
     return this.persistence.persistAndClear(writer);

@@ -2,6 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   InProcessStreamBus,
   isStreamEvent,
+  StreamProducedElsewhereError,
   StreamRegistry,
   type ResumableStream,
   type SseMessage,
@@ -77,6 +78,9 @@ describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBus
     const onA = collect(produced);
     const onB = collect(followed!);
     expect(() => followed!.send({ data: 'x' })).toThrow(/produced on another instance/);
+    // Its events are the producer's to store: a typed 409 that names the fix, not a plain Error.
+    await expect(followed!.persistAndClear()).rejects.toThrow(StreamProducedElsewhereError);
+    await expect(followed!.persist()).rejects.toThrow(/call persist\(\) there/);
     await produce(produced, 200);
     await Promise.all([onA.done, onB.done]);
     expect(onB.events.map((e) => [e.id, e.type, e.data])).toEqual(onA.events.map((e) => [e.id, e.type, e.data]));

@@ -36,6 +36,10 @@ describe.each(databaseKinds())('a stream outlives its process (built sample app,
         expect(sequences).toEqual(Array.from({ length: 41 - from + 1 }, (_, i) => from + i));
         expect(rest.events.map((event) => event.data)).toEqual(watcher.events.map((event) => event.data));
         expect(rest.events.at(-1)!.event).toBe('done');
+        // Brought back from the database, it has nothing left to write (it answered 500 before).
+        const persistAgain = await fetch(`${app.baseUrl}/streams/${id}/persist`, { method: 'POST' });
+        expect(persistAgain.status).toBe(200);
+        expect(await persistAgain.json()).toEqual({ persisted: 0, cleared: 0 });
 
         const again = await fetch(`${app.baseUrl}/streams/${id}`, {
           headers: { 'last-event-id': rest.events.at(-1)!.id! },
