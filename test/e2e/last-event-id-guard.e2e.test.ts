@@ -18,6 +18,7 @@ import {
 import { NestFactory } from '@nestjs/core';
 import { from, switchMap, type Observable } from 'rxjs';
 import { LastEventId, StreamGuard, StreamingModule, StreamRegistry } from 'nestjs-meridian-stream';
+import { freePort } from '../support/spawned-app.js';
 
 /*
  * StreamGuard hands the Last-Event-ID it read to @LastEventId() through one slot, not a map by
@@ -58,7 +59,7 @@ const ids: string[] = [];
 
 beforeAll(async () => {
   app = await NestFactory.create(EchoModule, { logger: false });
-  await app.listen(0, '127.0.0.1');
+  await app.listen(await freePort(), '127.0.0.1');
   port = ((app.getHttpServer() as http.Server).address() as AddressInfo).port;
   const stream = app.get(StreamRegistry).create(undefined, { id: 'echo' });
   ids.push(stream.lastEventId);

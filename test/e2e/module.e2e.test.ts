@@ -26,6 +26,7 @@ import {
   type StreamingModuleOptions,
 } from 'nestjs-meridian-stream';
 import { readAll, SseReader } from '../support/sse-reader.js';
+import { freePort } from '../support/spawned-app.js';
 
 @Injectable()
 class FeedConfig {
@@ -116,7 +117,7 @@ describe('StreamingModule in an application of its own', () => {
   beforeAll(async () => {
     app = await NestFactory.create(TestAppModule, { logger: false });
     app.useGlobalInterceptors(counter);
-    await app.listen(0, '127.0.0.1');
+    await app.listen(await freePort(), '127.0.0.1');
     base = `http://127.0.0.1:${(app.getHttpServer().address() as net.AddressInfo).port}`;
   });
   afterAll(() => app.close());

@@ -13,6 +13,7 @@ import {
   rawExchange,
   same,
 } from '../support/fuzz-sse.js';
+import { freePort } from '../support/spawned-app.js';
 
 /*
  * readLastEventId() reads the headers of a Node request through Node's own getter instead of
@@ -65,7 +66,7 @@ beforeAll(async () => {
     if (typeof rewrite === 'string') request.headers['last-event-id'] = rewrite === '-' ? undefined : rewrite;
     next();
   });
-  await app.listen(0, '127.0.0.1');
+  await app.listen(await freePort(), '127.0.0.1');
   ports.check = (app.getHttpServer().address() as AddressInfo).port;
   // Node's own request, without Express: no prototype swap and no `query`.
   bare = http.createServer((request, response) => {
@@ -74,7 +75,8 @@ beforeAll(async () => {
     response.statusCode = 204;
     response.end();
   });
-  await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
+  const barePort = await freePort();
+  await new Promise<void>((resolve) => bare.listen(barePort, '127.0.0.1', resolve));
   ports.bare = (bare.address() as AddressInfo).port;
 });
 

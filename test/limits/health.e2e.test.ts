@@ -10,6 +10,7 @@ import { TypeOrmEventStore } from 'nestjs-meridian-stream/typeorm';
 import { openTestDatabase, type TestDatabase } from '../support/databases.js';
 import { PrivateRedis } from '../support/private-redis.js';
 import { redisAvailable } from '../support/redis.js';
+import { freePort } from '../support/spawned-app.js';
 
 @Controller()
 class HealthController {
@@ -35,7 +36,7 @@ async function startApp(
   })
   class HealthModule {}
   const app = await NestFactory.create(HealthModule, { logger: false });
-  await app.listen(0, '127.0.0.1');
+  await app.listen(await freePort(), '127.0.0.1');
   const base = `http://127.0.0.1:${(app.getHttpServer().address() as net.AddressInfo).port}`;
   return { app, health: () => fetch(`${base}/health`) };
 }

@@ -14,6 +14,7 @@ import { openTestDatabase, type TestDatabase } from '../support/databases.js';
 import { readAll, SseReader } from '../support/sse-reader.js';
 import { eventually } from '../support/eventually.js';
 import { TypeOrmEventStore } from 'nestjs-meridian-stream/typeorm';
+import { freePort } from '../support/spawned-app.js';
 
 type Request = { headers: Record<string, string | undefined> };
 
@@ -73,7 +74,7 @@ describe('limits and authorization over HTTP', () => {
     @Module({ imports: [StreamingModule.forRoot(options)], controllers: [RoomController] })
     class LimitsModule {}
     app = await NestFactory.create(LimitsModule, { logger: ['error'], abortOnError: false });
-    await app.listen(0, '127.0.0.1');
+    await app.listen(await freePort(), '127.0.0.1');
     base = `http://127.0.0.1:${(app.getHttpServer().address() as net.AddressInfo).port}`;
     registry = app.get(StreamRegistry);
   });

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { freePort } from './spawned-app.js';
 
 /**
  * A loopback TCP proxy in front of a server whose connections can all be cut at once: a real
@@ -25,8 +26,8 @@ export class CuttingProxy {
   }
 
   async listen(): Promise<this> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as net.AddressInfo).port;
+    this.port = await freePort();
+    await new Promise<void>((resolve) => this.server.listen(this.port, '127.0.0.1', resolve));
     return this;
   }
 

@@ -10,6 +10,7 @@ import {
   type StreamingModuleOptions,
   type StreamLogger,
 } from 'nestjs-meridian-stream';
+import { freePort } from './spawned-app.js';
 
 /*
  * A small Nest application for the fault suites: StreamingModule.forRoot(options) and one
@@ -55,7 +56,7 @@ export async function startFaultApp(
   })
   class FaultAppModule {}
   const app = await NestFactory.create(FaultAppModule, { logger: nestLogger });
-  await app.listen(0, '127.0.0.1');
+  await app.listen(await freePort(), '127.0.0.1');
   const baseUrl = `http://127.0.0.1:${(app.getHttpServer().address() as net.AddressInfo).port}`;
   return {
     app,

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import type { StreamingModuleOptions } from 'nestjs-meridian-stream';
 import { createSampleApp, type HttpAdapterName } from '../../sample-app/src/create-app.js';
+import { freePort } from './spawned-app.js';
 
 /** The sample app listening on a loopback port, in this process. */
 export interface RunningApp {
@@ -34,7 +35,7 @@ export async function startSampleApp(
     streaming: { retryMs: 100, ...streaming },
     databaseUrl: databaseUrl ?? sqlite!.url,
   });
-  await app.listen(0, '127.0.0.1');
+  await app.listen(await freePort(), '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };
   const baseUrl = `http://127.0.0.1:${address.port}`;
   return {
