@@ -51,7 +51,7 @@ export function observeStream(
 
 /**
  * One subscription's client: its sink, heartbeat listener and teardown in one object, as this is
- * made for every connection of Nest's own `@Sse()` pipeline (rather than six closures).
+ * made for every connection of Nest's own `@Sse()` pipeline (rather than a sink and four closures).
  */
 class SubscriberSink implements ClientSink, HeartbeatListener, Unsubscribable {
   private client: StreamClient | undefined;

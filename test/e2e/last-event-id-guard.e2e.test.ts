@@ -70,28 +70,18 @@ afterAll(async () => {
   await app.close();
 });
 
-function get(path: string, lastEventId: string | undefined): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const headers = lastEventId === undefined ? {} : { 'last-event-id': lastEventId };
-    http
-      .get({ host: '127.0.0.1', port, path, headers, agent: false }, (response) => {
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (body += chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-      })
-      .on('error', reject);
-  });
-}
-
 test.each(['plain', 'waiting'])(
   '@LastEventId() answers each of 300 concurrent requests its own id (%s route)',
   async (route) => {
     const sent = Array.from({ length: 300 }, (_, i) => (i % 7 === 0 ? undefined : ids[(i * 13) % ids.length]));
-    const answers = await Promise.all(sent.map((id) => get(`/${route}/echo`, id)));
+    const answers = await Promise.all(
+      sent.map((id) =>
+        fetch(`http://127.0.0.1:${port}/${route}/echo`, { headers: id === undefined ? {} : { 'last-event-id': id } }),
+      ),
+    );
     for (const [i, answer] of answers.entries()) {
       expect(answer.status).toBe(200);
-      expect((JSON.parse(answer.body) as { lastEventId: string | null }).lastEventId).toBe(sent[i] ?? null);
+      expect(((await answer.json()) as { lastEventId: string | null }).lastEventId).toBe(sent[i] ?? null);
     }
   },
 );
