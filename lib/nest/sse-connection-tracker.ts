@@ -1,16 +1,15 @@
 import { ServerResponse } from 'node:http';
 import { Injectable } from '@nestjs/common';
 
-interface Closable {
-  on(event: 'close', listener: (this: Closable) => void): unknown;
+interface TrackedResponse {
   destroy(): unknown;
+  readonly socket?: { destroy(): unknown } | null;
   readonly destroyed?: boolean;
-}
-
-interface TrackedResponse extends Closable {
-  readonly socket?: Closable | null;
   readonly writableFinished?: boolean;
 }
+
+/** The fewest responses held before ended ones are looked for. */
+const MIN_PRUNE_SIZE = 64;
 
 /**
  * The open SSE responses of this application, registered by `StreamGuard`, so that shutdown can
@@ -20,17 +19,13 @@ interface TrackedResponse extends Closable {
 @Injectable()
 export class SseConnectionTracker {
   /**
-   * By HTTP/1 socket, else by the response itself (an HTTP/2 session's socket carries every
-   * stream of the session). The socket is a plain object, while Express gives each response a
-   * prototype of its own, which makes every read and listener on it slower: this runs once per
-   * connection. A kept-alive socket may carry other requests once its SSE response finished.
+   * Responses, not sockets: a kept-alive socket may carry other requests once its SSE response
+   * finished. Ended ones are dropped in one sweep whenever the set has doubled since the last
+   * sweep, rather than by a `close` listener per connection: adding a listener to a socket
+   * costs more than the rest of registering it, and this runs once per connection.
    */
-  private readonly open = new Map<Closable, TrackedResponse>();
-  /** One listener for every socket (`this` is the socket), rather than a closure per connection. */
-  private readonly forget = ((tracker: SseConnectionTracker) =>
-    function (this: Closable) {
-      tracker.open.delete(this);
-    })(this);
+  private readonly open = new Set<TrackedResponse>();
+  private pruneAt = MIN_PRUNE_SIZE;
 
   /** Number of SSE responses still open. */
   get size(): number {
@@ -40,22 +35,15 @@ export class SseConnectionTracker {
   /** Registers a response (Express `Response`, Fastify `FastifyReply` or a raw `ServerResponse`). */
   track(response: unknown): void {
     // Express's response is the ServerResponse itself: `instanceof` spares reads of properties it
-    // does not have, and of `on`, which is five prototypes up from it.
+    // does not have on Express's per-request prototypes.
     const raw = (
       response instanceof ServerResponse
         ? response
         : ((response as { raw?: unknown } | null | undefined)?.raw ?? response)
-    ) as TrackedResponse | undefined;
-    if (raw instanceof ServerResponse) this.add(raw.socket ?? raw, raw);
-    else if (typeof raw?.on === 'function') this.add(raw, raw);
-  }
-
-  private add(key: Closable, response: TrackedResponse): void {
-    if (key.destroyed) return;
-    const tracked = this.open.size;
-    this.open.set(key, response);
-    // `on`, not `once`: a socket closes once, and `once` wraps the listener for each call.
-    if (this.open.size !== tracked) key.on('close', this.forget);
+    ) as TrackedResponse | null | undefined;
+    if (typeof raw?.destroy !== 'function' || raw.destroyed || raw.writableFinished) return;
+    this.open.add(raw);
+    if (this.open.size >= this.pruneAt) this.prune();
   }
 
   /** Waits up to `graceMs` for every tracked response to end, then destroys what is left. */
@@ -65,16 +53,20 @@ export class SseConnectionTracker {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const cut = this.prune();
-    for (const key of this.open.keys()) key.destroy();
+    // An HTTP/1 response ends only with its socket; an HTTP/2 stream is destroyed by itself, as
+    // its session's socket carries the session's other streams.
+    for (const response of this.open)
+      (response instanceof ServerResponse ? (response.socket ?? response) : response).destroy();
     this.open.clear();
     return cut;
   }
 
-  /** Forgets responses that have ended (their socket may serve other requests); returns how many are left. */
+  /** Forgets responses that have ended; returns how many are left. */
   private prune(): number {
-    for (const [key, response] of this.open) {
-      if (response.writableFinished || response.destroyed) this.open.delete(key);
+    for (const response of this.open) {
+      if (response.writableFinished || response.destroyed) this.open.delete(response);
     }
+    this.pruneAt = Math.max(MIN_PRUNE_SIZE, 2 * this.open.size);
     return this.open.size;
   }
 }

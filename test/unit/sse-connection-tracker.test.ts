@@ -1,0 +1,98 @@
+import http, { type ServerResponse } from 'node:http';
+import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import { SseConnectionTracker } from '../../lib/nest/sse-connection-tracker.js';
+import { eventually } from '../support/eventually.js';
+import { freePort } from '../support/spawned-app.js';
+
+/** A real server whose every response is left open, as an SSE response is, and handed to the test. */
+async function openResponses(): Promise<{
+  responses: ServerResponse[];
+  /** Connects `count` clients; resolves with them and their responses once all arrived. */
+  connect(count: number): Promise<{ clients: http.ClientRequest[]; responses: ServerResponse[] }>;
+  close(): Promise<void>;
+}> {
+  const responses: ServerResponse[] = [];
+  const server = http.createServer((_request, response) => {
+    response.writeHead(200, { 'content-type': 'text/event-stream' });
+    response.write(': open\n\n');
+    responses.push(response);
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const get = () => http.get({ host: '127.0.0.1', port, agent: false }, (response) => response.resume());
+  return {
+    responses,
+    connect: async (count) => {
+      const before = responses.length;
+      const clients = Array.from({ length: count }, get);
+      await eventually(() => responses.length === before + count);
+      return { clients, responses: responses.slice(before) };
+    },
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('SseConnectionTracker', () => {
+  let server: Awaited<ReturnType<typeof openResponses>>;
+  let tracker: SseConnectionTracker;
+  beforeEach(async () => {
+    server = await openResponses();
+    tracker = new SseConnectionTracker();
+  });
+  afterEach(() => server.close());
+
+  test('counts only responses still open, and lets go of those that ended without a listener per socket', async () => {
+    const { clients } = await server.connect(300);
+    const socket = server.responses[0]!.socket!;
+    const listeners = socket.listenerCount('close');
+    for (const response of server.responses) tracker.track(response);
+    expect(tracker.size).toBe(300);
+    expect(socket.listenerCount('close')).toBe(listeners);
+
+    for (const client of clients.slice(0, 299)) client.destroy();
+    await eventually(() => server.responses.slice(0, 299).every((response) => response.destroyed));
+    expect(tracker.size).toBe(1);
+
+    // Responses that end are dropped in a sweep once the set has doubled since the last one:
+    // what it holds stays within twice the most ever open at once (101 here) or a floor of 64,
+    // however many came and went (601).
+    for (let round = 0; round < 5; round++) {
+      const batch = await server.connect(100);
+      for (const response of batch.responses) tracker.track(response);
+      for (const client of batch.clients) client.destroy();
+      await eventually(() => batch.responses.every((response) => response.destroyed));
+    }
+    const held = (tracker as unknown as { open: Set<unknown> }).open.size;
+    expect(held).toBeLessThanOrEqual(2 * 101);
+    expect(tracker.size).toBe(1);
+  });
+
+  test('closeAll() waits for responses to end, then cuts the sockets of those that did not', async () => {
+    const [ending, stalled] = (await server.connect(2)).responses as [ServerResponse, ServerResponse];
+    tracker.track(ending);
+    tracker.track(stalled);
+    setTimeout(() => ending.end(), 50);
+
+    const cut = await tracker.closeAll(300);
+
+    expect(cut).toBe(1);
+    expect(ending.writableFinished).toBe(true);
+    expect(stalled.socket?.destroyed ?? stalled.destroyed).toBe(true);
+    expect(tracker.size).toBe(0);
+  });
+
+  test('ignores what is not a response, and a response that has already ended', async () => {
+    const response = (await server.connect(1)).responses[0]!;
+    response.end();
+    await eventually(() => response.writableFinished);
+    tracker.track(response);
+    tracker.track(undefined);
+    tracker.track({ raw: null });
+    // Read before `size`, which would sweep an ended response away.
+    expect((tracker as unknown as { open: Set<unknown> }).open.size).toBe(0);
+    expect(tracker.size).toBe(0);
+  });
+});
