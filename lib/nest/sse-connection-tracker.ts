@@ -34,14 +34,16 @@ export class SseConnectionTracker {
 
   /** Registers a response (Express `Response`, Fastify `FastifyReply` or a raw `ServerResponse`). */
   track(response: unknown): void {
-    // Express's response is the ServerResponse itself: `instanceof` spares reads of properties it
-    // does not have on Express's per-request prototypes.
+    // Express's response is the ServerResponse itself, with a prototype of its own that makes a
+    // read of what lives on Node's prototypes (`destroy`, `writableFinished`) a slow lookup:
+    // `instanceof` spares them, and only `destroyed`, its own field, is read here.
     const raw = (
       response instanceof ServerResponse
         ? response
         : ((response as { raw?: unknown } | null | undefined)?.raw ?? response)
     ) as TrackedResponse | null | undefined;
-    if (typeof raw?.destroy !== 'function' || raw.destroyed || raw.writableFinished) return;
+    if (!(raw instanceof ServerResponse) && typeof raw?.destroy !== 'function') return;
+    if (raw.destroyed) return;
     this.open.add(raw);
     if (this.open.size >= this.pruneAt) this.prune();
   }

@@ -84,15 +84,26 @@ describe('SseConnectionTracker', () => {
     expect(tracker.size).toBe(0);
   });
 
-  test('ignores what is not a response, and a response that has already ended', async () => {
-    const response = (await server.connect(1)).responses[0]!;
-    response.end();
-    await eventually(() => response.writableFinished);
+  test('ignores what is not a response, and a response whose connection has already closed', async () => {
+    const { clients, responses } = await server.connect(1);
+    const response = responses[0]!;
+    clients[0]!.destroy();
+    await eventually(() => response.destroyed);
     tracker.track(response);
     tracker.track(undefined);
     tracker.track({ raw: null });
-    // Read before `size`, which would sweep an ended response away.
+    tracker.track({ raw: {} });
+    // Read before `size`, which would sweep a closed response away.
     expect((tracker as unknown as { open: Set<unknown> }).open.size).toBe(0);
     expect(tracker.size).toBe(0);
+  });
+
+  test('a response that ended is let go by the next sweep and is not counted as cut', async () => {
+    const response = (await server.connect(1)).responses[0]!;
+    tracker.track(response);
+    response.end();
+    await eventually(() => response.writableFinished);
+    expect(tracker.size).toBe(0);
+    expect(await tracker.closeAll(0)).toBe(0);
   });
 });
