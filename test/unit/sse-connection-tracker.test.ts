@@ -19,7 +19,12 @@ async function openResponses(): Promise<{
   });
   const port = await freePort();
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  const get = () => http.get({ host: '127.0.0.1', port, agent: false }, (response) => response.resume());
+  // Clients are cut on purpose: a reset is what the test makes, not a failure.
+  const ignore = () => undefined;
+  const get = () =>
+    http
+      .get({ host: '127.0.0.1', port, agent: false }, (response) => response.on('error', ignore).resume())
+      .on('error', ignore);
   return {
     responses,
     connect: async (count) => {
