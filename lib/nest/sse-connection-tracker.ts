@@ -1,5 +1,6 @@
 import { ServerResponse } from 'node:http';
 import { Injectable } from '@nestjs/common';
+import { nodeResponseOf } from './node-response.js';
 
 interface TrackedResponse {
   destroy(): unknown;
@@ -34,16 +35,10 @@ export class SseConnectionTracker {
 
   /** Registers a response (Express `Response`, Fastify `FastifyReply` or a raw `ServerResponse`). */
   track(response: unknown): void {
-    // Express's response is the ServerResponse itself, with a prototype of its own that makes a
-    // read of what lives on Node's prototypes (`destroy`, `writableFinished`) a slow lookup:
-    // `instanceof` spares them, and only `destroyed`, its own field, is read here.
-    const raw = (
-      response instanceof ServerResponse
-        ? response
-        : ((response as { raw?: unknown } | null | undefined)?.raw ?? response)
-    ) as TrackedResponse | null | undefined;
-    if (!(raw instanceof ServerResponse) && typeof raw?.destroy !== 'function') return;
-    if (raw.destroyed) return;
+    const raw = nodeResponseOf<TrackedResponse>(response, 'destroy');
+    // `destroyed` is the response's own field; `writableFinished`, a slow read on Express's
+    // responses, is left to the sweep (the guard runs before anything is written).
+    if (!raw || raw.destroyed) return;
     this.open.add(raw);
     if (this.open.size >= this.pruneAt) this.prune();
   }

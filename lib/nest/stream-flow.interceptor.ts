@@ -1,7 +1,7 @@
-import { ServerResponse } from 'node:http';
 import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { Observable } from 'rxjs';
 import { runWithFlowControl, type FlowControl } from '../core/flow-control.js';
+import { nodeResponseOf } from './node-response.js';
 import type { FrameResponse, ResponseFrameWriter } from './response-frame-writer.js';
 
 interface RawResponse {
@@ -67,12 +67,7 @@ function onceWritable(response: RawResponse, listener: () => void): () => void {
 export function rawResponseOf(context: ExecutionContext): DirectRawResponse | undefined {
   if (context.getType() !== 'http') return undefined;
   // The response by index: `switchToHttp()` adds three closures to the context on each call.
-  const response = context.getArgByIndex<({ raw?: RawResponse } & Partial<RawResponse>) | undefined>(1);
-  // Express's response is the ServerResponse itself, whose `raw` and `once` are slow reads (it has
-  // a hidden class of its own): `instanceof` answers without them.
-  if (response instanceof ServerResponse) return response as unknown as DirectRawResponse;
-  const raw = (response?.raw ?? response) as DirectRawResponse | undefined;
-  return typeof raw?.once === 'function' ? raw : undefined;
+  return nodeResponseOf<DirectRawResponse>(context.getArgByIndex(1), 'once');
 }
 
 /** Runs the route handler's subscription with `flow` as the flow control of its streams. */
