@@ -343,7 +343,8 @@ export class ResumableStream {
    * written) for an invalid id or when the stream is full.
    */
   observe(lastEventId?: string | null, options: ObserveOptions = {}): Observable<SseMessage> {
-    this.resolveResume(lastEventId);
+    // Only an id can be refused; where the client continues is decided when it subscribes.
+    if (lastEventId) this.resolveResume(lastEventId);
     this.assertClientCapacity();
     return observeStream(this, lastEventId, options);
   }

@@ -9,6 +9,12 @@ interface TrackedResponse {
   readonly writableFinished?: boolean;
 }
 
+/** An HTTP/1 response's socket; Node points `_httpMessage` at the response it is writing. */
+interface ResponseSocket {
+  readonly destroyed: boolean;
+  readonly _httpMessage?: unknown;
+}
+
 /** The fewest responses held before ended ones are looked for. */
 const MIN_PRUNE_SIZE = 64;
 
@@ -21,26 +27,34 @@ const MIN_PRUNE_SIZE = 64;
 export class SseConnectionTracker {
   /**
    * Responses, not sockets: a kept-alive socket may carry other requests once its SSE response
-   * finished. Ended ones are dropped in one sweep whenever the set has doubled since the last
+   * finished. Ended ones are dropped in one sweep whenever the list has doubled since the last
    * sweep, rather than by a `close` listener per connection: adding a listener to a socket
    * costs more than the rest of registering it, and this runs once per connection.
    */
-  private readonly open = new Set<TrackedResponse>();
+  private readonly open: TrackedResponse[] = [];
+  /**
+   * The socket of each HTTP/1 response (undefined for others), which the sweep asks instead of
+   * the response: Express gives every response a hidden class of its own, so each read of a
+   * response's property is a slow lookup (about 0.7 µs), while sockets are plain Node objects.
+   */
+  private readonly sockets: (ResponseSocket | undefined)[] = [];
   private pruneAt = MIN_PRUNE_SIZE;
 
   /** Number of SSE responses still open. */
   get size(): number {
-    return this.prune();
+    return this.stillOpen().size;
   }
 
   /** Registers a response (Express `Response`, Fastify `FastifyReply` or a raw `ServerResponse`). */
   track(response: unknown): void {
     const raw = nodeResponseOf<TrackedResponse>(response, 'destroy');
-    // `destroyed` is the response's own field; `writableFinished`, a slow read on Express's
-    // responses, is left to the sweep (the guard runs before anything is written).
-    if (!raw || raw.destroyed) return;
-    this.open.add(raw);
-    if (this.open.size >= this.pruneAt) this.prune();
+    if (!raw) return;
+    // Null for a pipelined response still waiting for the one ahead of it on its connection.
+    const socket = raw instanceof ServerResponse ? (raw.socket as ResponseSocket | null) : null;
+    if (socket ? socket.destroyed : raw.destroyed) return;
+    this.open.push(raw);
+    this.sockets.push(socket ?? undefined);
+    if (this.open.length >= this.pruneAt) this.prune();
   }
 
   /** Waits up to `graceMs` for every tracked response to end, then destroys what is left. */
@@ -49,21 +63,45 @@ export class SseConnectionTracker {
     while (this.prune() > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    const cut = this.prune();
+    const left = this.stillOpen();
     // An HTTP/1 response ends only with its socket; an HTTP/2 stream is destroyed by itself, as
     // its session's socket carries the session's other streams.
-    for (const response of this.open)
+    for (const response of left) {
       (response instanceof ServerResponse ? (response.socket ?? response) : response).destroy();
-    this.open.clear();
-    return cut;
+    }
+    this.open.length = 0;
+    this.sockets.length = 0;
+    return left.size;
   }
 
-  /** Forgets responses that have ended; returns how many are left. */
+  /**
+   * The responses that have not ended, each once (a route with the guard twice registers its
+   * response twice). One that has written everything is left out even before Node lets go of
+   * its socket, which the sweep waits for.
+   */
+  private stillOpen(): Set<TrackedResponse> {
+    this.prune();
+    return new Set(this.open.filter((response) => !response.writableFinished));
+  }
+
+  /** Forgets responses that have ended; returns how many entries are left. */
   private prune(): number {
-    for (const response of this.open) {
-      if (response.writableFinished || response.destroyed) this.open.delete(response);
+    const { open, sockets } = this;
+    let kept = 0;
+    for (let index = 0; index < open.length; index++) {
+      const response = open[index];
+      const socket = sockets[index];
+      // Node lets go of the socket (`_httpMessage`) once a response has finished writing.
+      const over = socket
+        ? socket.destroyed || socket._httpMessage !== response
+        : response.destroyed || response.writableFinished;
+      if (over) continue;
+      open[kept] = response;
+      sockets[kept++] = socket;
     }
-    this.pruneAt = Math.max(MIN_PRUNE_SIZE, 2 * this.open.size);
-    return this.open.size;
+    open.length = kept;
+    sockets.length = kept;
+    this.pruneAt = Math.max(MIN_PRUNE_SIZE, 2 * kept);
+    return kept;
   }
 }

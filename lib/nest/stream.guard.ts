@@ -79,8 +79,11 @@ export class StreamGuard implements CanActivate {
   }
 
   private admit(stream: ResumableStream, lastEventId: string | undefined, response: unknown): true {
-    stream.resolveResume(lastEventId);
-    if (stream.isFullySeenBy(lastEventId)) throw new StreamFullyDeliveredException();
+    // Without an id there is nothing to refuse: a new client starts from the first event.
+    if (lastEventId) {
+      stream.resolveResume(lastEventId);
+      if (stream.isFullySeenBy(lastEventId)) throw new StreamFullyDeliveredException();
+    }
     stream.assertClientCapacity();
     this.connections.track(response);
     return true;

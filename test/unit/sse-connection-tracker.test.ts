@@ -1,4 +1,5 @@
 import http, { type ServerResponse } from 'node:http';
+import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { SseConnectionTracker } from '../../lib/nest/sse-connection-tracker.js';
 import { eventually } from '../support/eventually.js';
@@ -6,6 +7,7 @@ import { freePort } from '../support/spawned-app.js';
 
 /** A real server whose every response is left open, as an SSE response is, and handed to the test. */
 async function openResponses(): Promise<{
+  port: number;
   responses: ServerResponse[];
   /** Connects `count` clients; resolves with them and their responses once all arrived. */
   connect(count: number): Promise<{ clients: http.ClientRequest[]; responses: ServerResponse[] }>;
@@ -26,6 +28,7 @@ async function openResponses(): Promise<{
       .get({ host: '127.0.0.1', port, agent: false }, (response) => response.on('error', ignore).resume())
       .on('error', ignore);
   return {
+    port,
     responses,
     connect: async (count) => {
       const before = responses.length;
@@ -70,7 +73,7 @@ describe('SseConnectionTracker', () => {
       for (const client of batch.clients) client.destroy();
       await eventually(() => batch.responses.every((response) => response.destroyed));
     }
-    const held = (tracker as unknown as { open: Set<unknown> }).open.size;
+    const held = (tracker as unknown as { open: unknown[] }).open.length;
     expect(held).toBeLessThanOrEqual(2 * 101);
     expect(tracker.size).toBe(1);
   });
@@ -99,16 +102,44 @@ describe('SseConnectionTracker', () => {
     tracker.track({ raw: null });
     tracker.track({ raw: {} });
     // Read before `size`, which would sweep a closed response away.
-    expect((tracker as unknown as { open: Set<unknown> }).open.size).toBe(0);
+    expect((tracker as unknown as { open: unknown[] }).open.length).toBe(0);
     expect(tracker.size).toBe(0);
   });
 
   test('a response that ended is let go by the next sweep and is not counted as cut', async () => {
     const response = (await server.connect(1)).responses[0]!;
     tracker.track(response);
+    const finished = new Promise((resolve) => response.once('finish', resolve));
     response.end();
     await eventually(() => response.writableFinished);
     expect(tracker.size).toBe(0);
+    // Node lets go of the socket on 'finish'. The connection is kept alive: the sweep must tell
+    // that the response, not the socket, is over.
+    await finished;
+    expect(tracker.size).toBe(0);
+    expect((tracker as unknown as { open: unknown[] }).open.length).toBe(0);
     expect(await tracker.closeAll(0)).toBe(0);
+  });
+
+  test('a pipelined response is tracked while it waits for its socket, and let go once it ends', async () => {
+    // Two requests on one connection: the second response gets the socket only when the first ends.
+    const client = net.connect(server.port, '127.0.0.1').on('error', () => undefined);
+    client.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n');
+    client.resume();
+    await eventually(() => server.responses.length === 2);
+    const [first, second] = server.responses as [ServerResponse, ServerResponse];
+    expect(second.socket).toBeNull();
+    tracker.track(first);
+    tracker.track(second);
+    expect(tracker.size).toBe(2);
+
+    first.end();
+    await eventually(() => second.socket !== null);
+    expect(tracker.size).toBe(1);
+    expect((tracker as unknown as { open: unknown[] }).open).toEqual([second]);
+    second.end();
+    await eventually(() => second.writableFinished);
+    expect(tracker.size).toBe(0);
+    client.destroy();
   });
 });
