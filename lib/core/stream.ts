@@ -99,7 +99,6 @@ export class ResumableStream {
   private shared: Promise<void> = Promise.resolve();
   /** Produced on another instance: events arrive through `ingest()`. */
   readonly follower: boolean;
-  /** Created by this instance's registry (not followed, not restored from the store). */
   /** Created by this process's registry (not brought back from the store or followed from the bus). */
   readonly producedHere: boolean;
   private unfollow: (() => void) | undefined;
