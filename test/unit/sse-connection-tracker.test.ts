@@ -43,6 +43,11 @@ async function openResponses(): Promise<{
   };
 }
 
+/** What the tracker holds, swept or not: its internal list. */
+function heldBy(tracker: SseConnectionTracker): unknown[] {
+  return (tracker as unknown as { open: unknown[] }).open;
+}
+
 describe('SseConnectionTracker', () => {
   let server: Awaited<ReturnType<typeof openResponses>>;
   let tracker: SseConnectionTracker;
@@ -73,7 +78,7 @@ describe('SseConnectionTracker', () => {
       for (const client of batch.clients) client.destroy();
       await eventually(() => batch.responses.every((response) => response.destroyed));
     }
-    const held = (tracker as unknown as { open: unknown[] }).open.length;
+    const held = heldBy(tracker).length;
     expect(held).toBeLessThanOrEqual(2 * 101);
     expect(tracker.size).toBe(1);
   });
@@ -102,7 +107,7 @@ describe('SseConnectionTracker', () => {
     tracker.track({ raw: null });
     tracker.track({ raw: {} });
     // Read before `size`, which would sweep a closed response away.
-    expect((tracker as unknown as { open: unknown[] }).open.length).toBe(0);
+    expect(heldBy(tracker).length).toBe(0);
     expect(tracker.size).toBe(0);
   });
 
@@ -117,7 +122,7 @@ describe('SseConnectionTracker', () => {
     // that the response, not the socket, is over.
     await finished;
     expect(tracker.size).toBe(0);
-    expect((tracker as unknown as { open: unknown[] }).open.length).toBe(0);
+    expect(heldBy(tracker).length).toBe(0);
     expect(await tracker.closeAll(0)).toBe(0);
   });
 
@@ -136,7 +141,7 @@ describe('SseConnectionTracker', () => {
     first.end();
     await eventually(() => second.socket !== null);
     expect(tracker.size).toBe(1);
-    expect((tracker as unknown as { open: unknown[] }).open).toEqual([second]);
+    expect(heldBy(tracker)).toEqual([second]);
     second.end();
     await eventually(() => second.writableFinished);
     expect(tracker.size).toBe(0);
