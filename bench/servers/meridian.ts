@@ -1,8 +1,7 @@
 /**
  * Bench target: this library, as a user wires it (StreamingModule + `@ResumableSse()`), with ids,
  * the replay buffer and heartbeats on; a stream per channel. Env: MERIDIAN_PIPELINE=direct|nest|
- * plain (the fast path, events through Nest's `@Sse()` pipeline, or Nest's own `@Sse()` with
- * `StreamGuard`), HTTP_ADAPTER=express|fastify. `POST /persist` persists and clears the channel's
+ * plain (the fast path, events through Nest's `@Sse()` pipeline, or Nest's own `@Sse()`), HTTP_ADAPTER=express|fastify. `POST /persist` persists and clears the channel's
  * stream into a SQLite file, so a reconnect storm reads the database. The store (TypeORM and
  * SQLite) is loaded only when BENCH_SCENARIOS is unset or names `storm-database`: it holds about
  * 13 MB of heap, which every major garbage collection of the process marks again (25 MB of
@@ -14,25 +13,12 @@ import 'reflect-metadata';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  Controller,
-  Get,
-  HttpCode,
-  Inject,
-  Module,
-  NotFoundException,
-  Param,
-  Post,
-  Query,
-  Sse,
-  UseGuards,
-} from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Module, NotFoundException, Param, Post, Query, Sse } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import {
   LastEventId,
   ResumableSse,
-  StreamGuard,
   StreamingModule,
   StreamRegistry,
   type EventStore,
@@ -40,7 +26,7 @@ import {
 } from 'nestjs-meridian-stream';
 import { announceListening, Channels, parsePublishQuery, portFromEnv, serverStats } from './common.js';
 
-/** direct: `@ResumableSse()`; nest: `@ResumableSse(path, { pipeline: 'nest' })`; plain: `@Sse()` + `StreamGuard`. */
+/** direct: `@ResumableSse()`; nest: `@ResumableSse(path, { pipeline: 'nest' })`; plain: Nest's own `@Sse()`. */
 const mode = process.env.MERIDIAN_PIPELINE ?? 'direct';
 const pipeline = mode === 'nest' ? 'nest' : 'direct';
 
@@ -81,13 +67,16 @@ class ResumableSseController {
   }
 }
 
-/** What a user writes with Nest's own decorator: events through Nest's pipeline, unpaced. */
+/**
+ * What a user writes with Nest's own decorator: events through Nest's pipeline, unpaced. No
+ * `StreamGuard`: the streams are in memory (a persisted one keeps its place in the registry and
+ * reads the store itself), and without an `authorize` hook observe() answers every status itself.
+ */
 @Controller()
 class PlainSseController {
   constructor(@Inject(StreamRegistry) private readonly registry: StreamRegistry) {}
 
   @Sse('sse/:id')
-  @UseGuards(StreamGuard)
   follow(@Param('id') id: string, @LastEventId() lastEventId?: string) {
     return this.registry.observe(id, lastEventId);
   }

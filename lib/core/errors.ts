@@ -111,6 +111,18 @@ export class StreamProducedElsewhereError extends MeridianStreamError {
   }
 }
 
+/**
+ * The client already has the final event of a finished stream: nothing is left to send. Answered
+ * 204 No Content, the SSE spec's way to tell EventSource to stop reconnecting.
+ */
+export class StreamFullyDeliveredError extends MeridianStreamError {
+  readonly code = 'STREAM_FULLY_DELIVERED';
+  /** @param streamId The stream. */
+  constructor(readonly streamId: string) {
+    super(`Stream "${truncate(streamId)}" has finished and this client has received all of it.`, 204);
+  }
+}
+
 /** The registry is shutting down and accepts no new streams or clients. */
 export class RegistryClosedError extends MeridianStreamError {
   readonly code = 'REGISTRY_CLOSED';

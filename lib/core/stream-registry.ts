@@ -127,6 +127,7 @@ export class StreamRegistry {
   private readonly authorizers = new WeakMap<ResumableStream, StreamAuthorizer>();
   private readonly authorize: StreamAuthorizer | undefined;
   private closed = false;
+  private warnedNotLocated = false;
   private readonly maxClients: number;
   private streamsCreated = 0;
   private clients = 0;
@@ -275,13 +276,19 @@ export class StreamRegistry {
   }
 
   /**
-   * Replay after `lastEventId`, then live: what an `@Sse()` handler returns.
-   * @throws StreamNotFoundError (404), InvalidEventIdError (400), StreamLimitError or
-   * RegistryClosedError (503).
+   * Replay after `lastEventId`, then live: what an `@Sse()` handler returns. Synchronous, so it
+   * sees only streams in memory: with a store or a bus, `locate()` first (`StreamGuard` does).
+   * @throws StreamNotFoundError (404), InvalidEventIdError (400), StreamFullyDeliveredError (204),
+   * StreamLimitError or RegistryClosedError (503).
    */
   observe(id: string, lastEventId?: string | null, options?: ObserveOptions): Observable<SseMessage> {
     if (this.closed) throw new RegistryClosedError();
-    return this.require(id).observe(lastEventId, options);
+    const stream = this.streams.get(id);
+    if (!stream) {
+      this.warnNotLocated(id);
+      throw new StreamNotFoundError(id);
+    }
+    return stream.observe(lastEventId, options);
   }
 
   /** Cancels a stream (final `cancelled` event). @throws StreamNotFoundError (404). */
@@ -363,6 +370,20 @@ export class StreamRegistry {
   }
 
   /** Writes what each stream has not stored yet, giving up at the deadline (it is logged). */
+  /**
+   * Once: a stream missing from memory might have been in the store or on the bus, which only
+   * `locate()` looks in; `StreamGuard` calls it, so the route likely lacks the guard. Once, as
+   * clients can ask for any id.
+   */
+  private warnNotLocated(id: string): void {
+    if (this.warnedNotLocated || !(this.store || this.bus)) return;
+    this.warnedNotLocated = true;
+    this.logger.warn(
+      `observe(${JSON.stringify(id.slice(0, 80))}): no such stream in memory, and observe() does not look in the store or on the bus. ` +
+        'Put @UseGuards(StreamGuard) on the @Sse() route (or use @ResumableSse()), or await registry.locate(id) first.',
+    );
+  }
+
   private async flushAll(deadline: number): Promise<void> {
     const writes = [...this.streams.values()]
       // Only what is produced here is written here; restored and followed streams are read-only.

@@ -3,6 +3,7 @@ import {
   EventTooLargeError,
   InvalidStreamInputError,
   PublicStreamError,
+  StreamFullyDeliveredError,
   StreamLimitError,
   StreamProducedElsewhereError,
 } from './errors.js';
@@ -338,12 +339,18 @@ export class ResumableStream {
    * Every event after `lastEventId` (from the first when none), then live ones, with no gap and
    * no duplicate; completes after the final event. Return it from a NestJS `@Sse()` handler.
    * The first message is a `reset` event when the position cannot be continued seamlessly, else,
-   * when `retryMs` is set, an id-only position marker with the `retry:` hint. Throws synchronously (before any header is
-   * written) for an invalid id or when the stream is full.
+   * when `retryMs` is set, an id-only position marker with the `retry:` hint. Throws synchronously
+   * (before any header is written): `InvalidEventIdError` (400) for an invalid id,
+   * `StreamFullyDeliveredError` (204) when `lastEventId` is the final event of a finished stream,
+   * `StreamLimitError` (503) when the stream is full.
    */
   observe(lastEventId?: string | null, options: ObserveOptions = {}): Observable<SseMessage> {
     // Only an id can be refused; where the client continues is decided when it subscribes.
-    if (lastEventId) this.resolveResume(lastEventId);
+    if (lastEventId) {
+      this.resolveResume(lastEventId);
+      // An empty 200 would make EventSource reconnect for ever; 204 tells it to stop.
+      if (this.isFullySeenBy(lastEventId)) throw new StreamFullyDeliveredError(this.id);
+    }
     this.assertClientCapacity();
     return observeStream(this, lastEventId, options);
   }

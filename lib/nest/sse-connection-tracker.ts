@@ -1,4 +1,6 @@
+import type { EventEmitter } from 'node:events';
 import { ServerResponse } from 'node:http';
+import tls from 'node:tls';
 import { Injectable } from '@nestjs/common';
 import { nodeResponseOf } from './node-response.js';
 
@@ -7,6 +9,9 @@ interface TrackedResponse {
   readonly socket?: { destroy(): unknown } | null;
   readonly destroyed?: boolean;
   readonly writableFinished?: boolean;
+  getHeader?(name: string): unknown;
+  /** The header block once written (Node's own field). */
+  readonly _header?: unknown;
 }
 
 /** An HTTP/1 response's socket; Node points `_httpMessage` at the response it is writing. */
@@ -19,9 +24,11 @@ interface ResponseSocket {
 const MIN_PRUNE_SIZE = 64;
 
 /**
- * The open SSE responses of this application, registered by `StreamGuard`, so that shutdown can
- * wait for them to end and cut the ones that do not (a client that stopped reading keeps its
- * response open, and Nest's `app.close()` would wait for it forever).
+ * The open SSE responses of this application, so that shutdown can wait for them to end and cut
+ * the ones that do not (a client that stopped reading keeps its response open, and Nest's
+ * `app.close()` would wait for it forever). Found two ways: `StreamGuard` registers the responses
+ * of its routes, and the connections of Nest's HTTP server are watched, which finds the event
+ * streams of routes without the guard (a plain `@Sse()` route, a hand-written one) at shutdown.
  */
 @Injectable()
 export class SseConnectionTracker {
@@ -39,6 +46,9 @@ export class SseConnectionTracker {
    */
   private readonly sockets: (ResponseSocket | undefined)[] = [];
   private pruneAt = MIN_PRUNE_SIZE;
+  /** The connections of the watched servers; ended ones are dropped the same way. */
+  private readonly connections: ResponseSocket[] = [];
+  private connectionsPruneAt = MIN_PRUNE_SIZE;
 
   /** Number of SSE responses still open. */
   get size(): number {
@@ -57,10 +67,25 @@ export class SseConnectionTracker {
     if (this.open.length >= this.pruneAt) this.prune();
   }
 
+  /**
+   * Remembers every connection `server` accepts, so that shutdown also finds the event streams
+   * of routes `StreamGuard` is not on: each connection's current response is looked at then, not
+   * per request. Called by the module with Nest's HTTP server.
+   */
+  watch(server: EventEmitter): void {
+    // Over TLS, HTTP runs on the TLS socket, not on the TCP socket of `connection`.
+    const event = server instanceof tls.Server ? 'secureConnection' : 'connection';
+    server.on(event, (socket: ResponseSocket) => {
+      const connections = this.connections;
+      connections.push(socket);
+      if (connections.length >= this.connectionsPruneAt) this.pruneConnections();
+    });
+  }
+
   /** Waits up to `graceMs` for every tracked response to end, then destroys what is left. */
   async closeAll(graceMs: number): Promise<number> {
     const deadline = Date.now() + graceMs;
-    while (this.prune() > 0 && Date.now() < deadline) {
+    while (this.stillOpen().size > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const left = this.stillOpen();
@@ -81,7 +106,22 @@ export class SseConnectionTracker {
    */
   private stillOpen(): Set<TrackedResponse> {
     this.prune();
-    return new Set(this.open.filter((response) => !response.writableFinished));
+    const open = new Set(this.open.filter((response) => !response.writableFinished));
+    this.pruneConnections();
+    for (const socket of this.connections) {
+      const response = socket._httpMessage as TrackedResponse | null | undefined;
+      if (response && !response.writableFinished && isEventStream(response)) open.add(response);
+    }
+    return open;
+  }
+
+  /** Forgets connections that have ended. */
+  private pruneConnections(): void {
+    const connections = this.connections;
+    let kept = 0;
+    for (const socket of connections) if (!socket.destroyed) connections[kept++] = socket;
+    connections.length = kept;
+    this.connectionsPruneAt = Math.max(MIN_PRUNE_SIZE, 2 * kept);
   }
 
   /** Forgets responses that have ended; returns how many entries are left. */
@@ -104,4 +144,13 @@ export class SseConnectionTracker {
     this.pruneAt = Math.max(MIN_PRUNE_SIZE, 2 * kept);
     return kept;
   }
+}
+
+/** Whether a response's `Content-Type` is `text/event-stream`, set by `setHeader()` or `writeHead()`. */
+function isEventStream(response: TrackedResponse): boolean {
+  const type = response.getHeader?.('content-type');
+  if (type !== undefined) return String(type).toLowerCase().startsWith('text/event-stream');
+  // `writeHead(status, headers)` on a response with no header set before writes them unkept.
+  const head = response._header;
+  return typeof head === 'string' && /\r\ncontent-type:[ \t]*text\/event-stream/i.test(head);
 }

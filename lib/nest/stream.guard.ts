@@ -35,9 +35,10 @@ interface GuardedRequest {
  * unknown stream, or one the request may not see (`authorize`) -> 404; malformed
  * `Last-Event-ID` or one ahead of the stream -> 400; capacity reached -> 503 (with
  * `Retry-After`, from `StreamErrorFilter`); finished and fully seen -> 204. With a store, a stream that left memory is
- * served from it; with a bus, one produced on another instance is followed. Put it on every
- * `@Sse()` route that serves a stream (`@ResumableSse()` does); Nest answers errors thrown later
- * with a 200 event stream carrying `event: error`.
+ * served from it; with a bus, one produced on another instance is followed. `@ResumableSse()`
+ * applies it. A plain `@Sse()` route returning `registry.observe()` needs it wherever a store, a
+ * bus or `authorize` is configured: `observe()` answers 404 / 400 / 204 / 503 itself, but it is
+ * synchronous, so it sees only streams in memory, and it does not ask `authorize`.
  *
  * The stream id comes from the route parameter `id`, or the one named by `@StreamIdParam()`.
  */

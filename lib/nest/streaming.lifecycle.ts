@@ -1,4 +1,13 @@
-import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Server } from 'node:net';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import { StreamRegistry } from '../core/stream-registry.js';
 import type { StreamingModuleOptions } from './interfaces/streaming-module-options.interface.js';
 import { SseConnectionTracker } from './sse-connection-tracker.js';
@@ -9,20 +18,28 @@ import { STREAMING_MODULE_OPTIONS } from './streaming.module-definition.js';
  * Makes `app.close()` end promptly: before Nest closes the HTTP server (which waits for open
  * responses), running streams are cancelled and what they have not stored yet is written, so
  * every client gets its final event and its response ends; responses still open after the grace
- * period are cut. Also checks the store at start-up.
+ * period are cut, on every route (`SseConnectionTracker`). Also checks the store at start-up.
  */
 @Injectable()
-export class StreamingLifecycle implements OnModuleInit, BeforeApplicationShutdown {
+export class StreamingLifecycle implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown {
   constructor(
     private readonly registry: StreamRegistry,
     private readonly connections: SseConnectionTracker,
     @Inject(STREAMING_MODULE_OPTIONS) private readonly options: StreamingModuleOptions,
+    @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
   ) {}
 
   /** Fails start-up, with a message that names the fix, when the configured store is unusable. */
   async onModuleInit(): Promise<void> {
     await this.options.store?.check?.();
     await this.options.bus?.check?.();
+  }
+
+  /** Watches the connections of Nest's HTTP server, which exists once the application does. */
+  onApplicationBootstrap(): void {
+    // None in an application context without HTTP (`NestFactory.createApplicationContext()`).
+    const server: unknown = this.adapterHost.httpAdapter?.getHttpServer();
+    if (server instanceof Server) this.connections.watch(server);
   }
 
   async beforeApplicationShutdown(): Promise<void> {

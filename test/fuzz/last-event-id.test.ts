@@ -8,6 +8,7 @@ import {
   MeridianStreamError,
   parseEventId,
   readLastEventId,
+  StreamFullyDeliveredError,
   StreamNotFoundError,
   StreamRegistry,
   type ResumableStream,
@@ -27,11 +28,12 @@ import {
   same,
   show,
 } from '../support/fuzz-sse.js';
+import { thrownBy } from '../support/thrown-by.js';
 
 /*
  * Issue 7: fuzz of Last-Event-ID parsing. Whatever a client sends, parseEventId(),
  * readLastEventId() and a stream's resolveResume() / isFullySeenBy() / observe() either answer
- * or throw the library's typed 400 (never a TypeError, never a hang on a huge value), and every
+ * or throw the library's typed 400, or 204 where everything was seen (never a TypeError, never a hang on a huge value), and every
  * id the library issues round-trips. Reproduce a failure with the FUZZ_SEED and FUZZ_CASE it
  * prints; FUZZ_SCALE=10 hunts longer.
  */
@@ -46,16 +48,6 @@ function expectInvalidId(error: unknown, value: string): void {
   // Sent to the client in a JSON body: printable ASCII only, and short whatever the input's size.
   check(/^[\x20-\x7e]*$/.test(error.message), () => `non-printable characters in ${show(error.message)}`);
   check(error.message.length <= 300, () => `message of ${error.message.length} characters`);
-}
-
-/** Calls `fn`; returns what it threw (undefined if nothing). */
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
 }
 
 describe('Last-Event-ID fuzz', () => {
@@ -126,7 +118,7 @@ describe('Last-Event-ID fuzz', () => {
   });
 
   test(
-    "a stream's resolveResume(), isFullySeenBy() and observe() answer any Last-Event-ID or throw only the typed 400",
+    "a stream's resolveResume(), isFullySeenBy() and observe() answer any Last-Event-ID or throw only the typed 400 (and 204 when all is seen)",
     () => {
       const registry = new StreamRegistry({ heartbeatMs: 0 });
       let stream: ResumableStream | undefined;
@@ -179,7 +171,7 @@ describe('Last-Event-ID fuzz', () => {
           count(position ? 'ahead' : 'malformed');
           return;
         }
-        for (const [what, error] of Object.entries({ resolveError, seenError, observeError, registryError })) {
+        for (const [what, error] of Object.entries({ resolveError, seenError })) {
           check(error === undefined, () => `${what}: ${show(String(error))}`);
         }
         let cursor = position?.epoch === s.epoch ? position.sequence : 0;
@@ -195,6 +187,16 @@ describe('Last-Event-ID fuzz', () => {
           s.isFinished && position?.epoch === s.epoch && position.sequence === s.lastSequence,
           'isFullySeenBy()',
         );
+        if (fullySeen) {
+          // Nothing left to send: observe() answers 204 rather than an empty event stream.
+          for (const [what, error] of Object.entries({ observeError, registryError })) {
+            check(error instanceof StreamFullyDeliveredError, () => `${what}: ${show(String(error))}`);
+          }
+          return;
+        }
+        for (const [what, error] of Object.entries({ observeError, registryError })) {
+          check(error === undefined, () => `${what}: ${show(String(error))}`);
+        }
         // The first message on the wire: a reset that names the id sent (only ever a well-formed
         // one: anything else was refused above), else, with retryMs, the id-only position marker,
         // else nothing: the events after the cursor come first.

@@ -6,6 +6,7 @@ import {
   StreamLimitError,
   StreamNotFoundError,
 } from '../../lib/core/errors.js';
+import { InProcessStreamBus } from '../../lib/core/in-process-bus.js';
 import { DEFAULT_STREAM_OPTIONS } from '../../lib/core/options.js';
 import { DEFAULT_MAX_STREAMS, StreamRegistry } from '../../lib/core/stream-registry.js';
 import { record, recordingSink } from './helpers.js';
@@ -67,6 +68,24 @@ describe('StreamRegistry: ids and lookup', () => {
     expect(client.completed).toBe(true);
     expect(registry.has(stream.id)).toBe(false);
     expect(registry.remove(stream.id)).toBe(false);
+  });
+
+  test('observe() of a stream not in memory, with a bus or a store, warns once that the route needs StreamGuard', () => {
+    const warnings: string[] = [];
+    const logger = { log() {}, error() {}, warn: (message: string) => warnings.push(message) };
+    const alone = new StreamRegistry({ heartbeatMs: 0, logger });
+    expect(thrown(() => alone.observe('nope'))).toBeInstanceOf(StreamNotFoundError);
+    // Without a store or a bus, memory is all there is: nothing to warn about.
+    expect(warnings).toEqual([]);
+    const shared = new StreamRegistry({ heartbeatMs: 0, logger, bus: new InProcessStreamBus() });
+    for (const id of ['nope', 'other\nline']) {
+      const error = thrown(() => shared.observe(id));
+      expect(error).toBeInstanceOf(StreamNotFoundError);
+      expect(error.statusCode).toBe(404);
+    }
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('observe("nope")');
+    expect(warnings[0]).toMatch(/@UseGuards\(StreamGuard\).*registry\.locate\(id\)/);
   });
 
   test('per-stream options override registry defaults, which override the library defaults', () => {

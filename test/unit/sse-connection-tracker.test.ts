@@ -148,3 +148,56 @@ describe('SseConnectionTracker', () => {
     client.destroy();
   });
 });
+
+describe('SseConnectionTracker.watch()', () => {
+  test("finds the event streams open on a server's connections at shutdown, and only those", async () => {
+    const held = new Map<string, ServerResponse>();
+    const server = http.createServer((request, response) => {
+      if (request.url === '/written-head') {
+        // writeHead() with nothing set before keeps no header: only the written head says SSE.
+        response.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      } else if (request.url === '/set-header') {
+        response.setHeader('content-type', 'Text/Event-Stream; charset=utf-8');
+        response.flushHeaders();
+      } else if (request.url === '/slow-json') {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.write('[');
+      } else {
+        response.end('ok');
+        return;
+      }
+      held.set(request.url!, response);
+    });
+    const tracker = new SseConnectionTracker();
+    tracker.watch(server);
+    const port = await freePort();
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    const ignore = () => undefined;
+    const get = (path: string) =>
+      new Promise<void>((resolve) => {
+        http
+          .get({ host: '127.0.0.1', port, path, agent: false }, (response) => {
+            response.on('error', ignore).on('end', resolve).resume();
+          })
+          .on('error', ignore);
+      });
+    try {
+      // Connections that came and went are forgotten in sweeps: at most twice those open, or 64.
+      for (let round = 0; round < 3; round++) await Promise.all(Array.from({ length: 100 }, () => get('/done')));
+      for (const path of ['/written-head', '/set-header', '/slow-json']) void get(path);
+      await eventually(() => held.size === 3);
+      // Read before `size`, which sweeps.
+      expect((tracker as unknown as { connections: unknown[] }).connections.length).toBeLessThanOrEqual(2 * 103);
+      expect(tracker.size).toBe(2);
+
+      expect(await tracker.closeAll(50)).toBe(2);
+      expect(held.get('/written-head')!.socket?.destroyed ?? true).toBe(true);
+      expect(held.get('/set-header')!.socket?.destroyed ?? true).toBe(true);
+      // Not an event stream: left to its route and to Nest.
+      expect(held.get('/slow-json')!.socket!.destroyed).toBe(false);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});

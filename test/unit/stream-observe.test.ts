@@ -1,9 +1,10 @@
 import { describe, expect, test } from '@jest/globals';
 import { Observable, take } from 'rxjs';
-import { StreamLimitError } from '../../lib/core/errors.js';
+import { StreamFullyDeliveredError, StreamLimitError } from '../../lib/core/errors.js';
 import { isStreamEvent, type SseMessage } from '../../lib/core/stream-event.js';
 import { StreamRegistry } from '../../lib/core/stream-registry.js';
-import { range, record } from './helpers.js';
+import { range, record, recordingSink } from './helpers.js';
+import { thrownBy } from '../support/thrown-by.js';
 
 const registry = new StreamRegistry({ heartbeatMs: 0 });
 
@@ -108,7 +109,7 @@ describe('observe(): position marker, replay, live', () => {
     expect(client.sequences).toEqual([4, 5]);
   });
 
-  test('subscribing to a finished stream replays and completes; fully seen: completion alone', () => {
+  test('subscribing to a finished stream replays and completes; fully seen: StreamFullyDeliveredError (204)', () => {
     const stream = registry.create();
     stream.send({ data: 'x' });
     stream.complete();
@@ -116,15 +117,22 @@ describe('observe(): position marker, replay, live', () => {
     expect(late.sequences).toEqual([1, 2]);
     expect(late.events[1]).toMatchObject({ type: 'done', data: '{"status":"completed"}' });
     expect(late.completed).toBe(true);
-    const seen = record(stream.observe(`${stream.epoch}-2`, { heartbeat: false }));
-    expect(seen.messages).toEqual([]);
-    expect(seen.completed).toBe(true);
-    const marked = registry.create(undefined, { retryMs: 1000 });
-    marked.send({ data: 'x' });
-    marked.complete();
-    const seenWithRetry = record(marked.observe(`${marked.epoch}-2`, { heartbeat: false }));
-    expect(seenWithRetry.messages).toEqual([{ id: `${marked.epoch}-2`, retry: 1000 }]);
-    expect(seenWithRetry.completed).toBe(true);
+    // An empty 200 would have EventSource reconnect for ever: observe() refuses before any header.
+    for (const observe of [
+      () => stream.observe(`${stream.epoch}-2`),
+      () => registry.observe(stream.id, `${stream.epoch}-2`),
+    ]) {
+      const refusal = thrownBy(observe);
+      expect(refusal).toBeInstanceOf(StreamFullyDeliveredError);
+      expect(refusal).toMatchObject({ statusCode: 204, code: 'STREAM_FULLY_DELIVERED' });
+    }
+    // A client one event short still gets that event.
+    expect(record(stream.observe(`${stream.epoch}-1`, { heartbeat: false })).sequences).toEqual([2]);
+    // attach(), the low-level path, has no status to answer: it ends the client at once.
+    const attached = recordingSink();
+    stream.attach(attached, `${stream.epoch}-2`);
+    expect(attached.events).toEqual([]);
+    expect(attached.ends).toEqual(['finished']);
     expect(stream.isFullySeenBy(`${stream.epoch}-2`)).toBe(true);
     expect(stream.isFullySeenBy(`${stream.epoch}-1`)).toBe(false);
     expect(stream.clientCount).toBe(0);
