@@ -369,7 +369,6 @@ export class StreamRegistry {
     this.retentionTimers.clear();
   }
 
-  /** Writes what each stream has not stored yet, giving up at the deadline (it is logged). */
   /**
    * Once: a stream missing from memory might have been in the store or on the bus, which only
    * `locate()` looks in; `StreamGuard` calls it, so the route likely lacks the guard. Once, as
@@ -384,6 +383,7 @@ export class StreamRegistry {
     );
   }
 
+  /** Writes what each stream has not stored yet, giving up at the deadline (it is logged). */
   private async flushAll(deadline: number): Promise<void> {
     const writes = [...this.streams.values()]
       // Only what is produced here is written here; restored and followed streams are read-only.

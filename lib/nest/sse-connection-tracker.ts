@@ -82,7 +82,10 @@ export class SseConnectionTracker {
     });
   }
 
-  /** Waits up to `graceMs` for every tracked response to end, then destroys what is left. */
+  /**
+   * Waits up to `graceMs` for every open SSE response (tracked, or on a watched connection) to
+   * end, then destroys what is left; returns how many it cut.
+   */
   async closeAll(graceMs: number): Promise<number> {
     const deadline = Date.now() + graceMs;
     while (this.stillOpen().size > 0 && Date.now() < deadline) {
