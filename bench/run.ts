@@ -143,7 +143,7 @@ async function main(): Promise<number> {
     targets.map((t) => t.name),
     BASELINE,
   );
-  const report = writeResults(
+  const report = await writeResults(
     {
       summaries,
       baseline: BASELINE,
