@@ -1,13 +1,14 @@
 /**
  * Bench target: this library, as a user wires it (StreamingModule + `@ResumableSse()`), with ids,
  * the replay buffer and heartbeats on; a stream per channel. Env: MERIDIAN_PIPELINE=direct|nest|
- * plain (the fast path, events through Nest's `@Sse()` pipeline, or Nest's own `@Sse()`), HTTP_ADAPTER=express|fastify. `POST /persist` persists and clears the channel's
- * stream into a SQLite file, so a reconnect storm reads the database. The store (TypeORM and
- * SQLite) is loaded only when BENCH_SCENARIOS is unset or names `storm-database`: it holds about
- * 13 MB of heap, which every major garbage collection of the process marks again (25 MB of
- * ballast made the hand-written Nest route use 10% more CPU per connection), and the hand-written
- * baselines have no database to pay for. Without it `POST /persist` answers 404.
- * Follows the server contract in ./common.ts.
+ * plain (the fast path, events through Nest's `@Sse()` pipeline, or Nest's own `@Sse()`),
+ * HTTP_ADAPTER=express|fastify. `POST /persist` persists and clears the channel's stream into a
+ * SQLite file, so a reconnect storm reads the database. The store (TypeORM and SQLite) is loaded
+ * only when BENCH_SCENARIOS is unset or names `storm-database`: it holds about 13 MB of heap,
+ * which every major garbage collection of the process marks again (25 MB of ballast made the
+ * hand-written Nest route use 10% more CPU per connection), and the hand-written baselines have no
+ * database to pay for. Without it `POST /persist` answers 404. Follows the server contract in
+ * ./common.ts.
  */
 import 'reflect-metadata';
 import { mkdtempSync, rmSync } from 'node:fs';
