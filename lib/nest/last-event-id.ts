@@ -67,10 +67,17 @@ function first(value: unknown): string | undefined {
  * Parameter decorator: the client's `Last-Event-ID` (header, falling back to `?lastEventId=`),
  * or undefined. Pass it to `StreamRegistry.observe()`.
  */
-export const LastEventId = createParamDecorator((_data: unknown, context: ExecutionContext) => {
+export const LastEventId = createParamDecorator(lastEventIdOf);
+
+function lastEventIdOf(_data: unknown, context: ExecutionContext): string | undefined {
   // The request by index: `switchToHttp()` adds three closures to the context on each call.
   const request = context.getArgByIndex<RequestLike>(0);
   if (readByGuard.request !== request) return readLastEventId(request);
   readByGuard.request = undefined;
   return readByGuard.lastEventId;
-});
+}
+
+/** Whether a route parameter's factory is `@LastEventId()`'s, as Nest keeps it in the route's metadata. @internal */
+export function isLastEventIdFactory(factory: unknown): boolean {
+  return factory === lastEventIdOf;
+}

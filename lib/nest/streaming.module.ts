@@ -1,5 +1,5 @@
 import { Logger, Module, type DynamicModule } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, DiscoveryModule } from '@nestjs/core';
 import { StreamRegistry } from '../core/stream-registry.js';
 import type { StreamingModuleOptions } from './interfaces/streaming-module-options.interface.js';
 import { SseConnectionTracker } from './sse-connection-tracker.js';
@@ -18,6 +18,7 @@ import {
  * `StreamingModule.forRootAsync({ imports, useFactory, inject })`; `isGlobal: true` to import once.
  */
 @Module({
+  imports: [DiscoveryModule],
   providers: [
     {
       provide: StreamRegistry,

@@ -2,12 +2,21 @@ import 'reflect-metadata';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { Controller, Inject, Module, Param, Sse, type INestApplication, type MessageEvent } from '@nestjs/common';
+import {
+  Controller,
+  Inject,
+  Module,
+  Param,
+  Sse,
+  UseGuards,
+  type INestApplication,
+  type MessageEvent,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { EventSource } from 'eventsource';
 import { Subject, type Observable } from 'rxjs';
-import { LastEventId, StreamingModule, StreamRegistry } from 'nestjs-meridian-stream';
+import { InProcessStreamBus, LastEventId, StreamGuard, StreamingModule, StreamRegistry } from 'nestjs-meridian-stream';
 import { eventually } from '../support/eventually.js';
 import { SseReader } from '../support/sse-reader.js';
 import { freePort } from '../support/spawned-app.js';
@@ -45,6 +54,58 @@ class PlainController {
     return silence;
   }
 }
+
+/** The same route with the guard, on the method or on the controller: never warned about. */
+@Controller('guarded')
+class GuardedController {
+  constructor(@Inject(StreamRegistry) private readonly registry: StreamRegistry) {}
+
+  @Sse(':id')
+  @UseGuards(StreamGuard)
+  follow(@Param('id') id: string, @LastEventId() lastEventId?: string) {
+    return this.registry.observe(id, lastEventId);
+  }
+}
+
+@Controller('whole')
+@UseGuards(StreamGuard)
+class GuardedByClassController {
+  constructor(@Inject(StreamRegistry) private readonly registry: StreamRegistry) {}
+
+  @Sse(':id')
+  follow(@Param('id') id: string, @LastEventId() lastEventId?: string) {
+    return this.registry.observe(id, lastEventId);
+  }
+}
+
+describe('start-up warning about @Sse() routes without StreamGuard', () => {
+  async function warningsAtStart(options: Parameters<typeof StreamingModule.forRoot>[0]): Promise<string[]> {
+    const warnings: string[] = [];
+    const logger = { log() {}, error() {}, warn: (message: string) => warnings.push(message) };
+    @Module({
+      imports: [StreamingModule.forRoot({ ...options, logger })],
+      controllers: [PlainController, GuardedController, GuardedByClassController],
+    })
+    class RoutesModule {}
+    const app = await NestFactory.create(RoutesModule, { logger: false });
+    await app.init();
+    await app.close();
+    return warnings;
+  }
+
+  it('names each route that reads @LastEventId() without the guard, when authorize, a store or a bus needs it', async () => {
+    for (const options of [{ authorize: () => true }, { bus: new InProcessStreamBus() }]) {
+      const warnings = await warningsAtStart(options);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/^PlainController\.follow, PlainController\.unbounded: @Sse\(\) route/);
+      expect(warnings[0]).toMatch(/Add @UseGuards\(StreamGuard\), or use @ResumableSse\(\)\.$/);
+    }
+  });
+
+  it('says nothing when the streams are all in memory and nobody is to be asked', async () => {
+    expect(await warningsAtStart({})).toEqual([]);
+  });
+});
 
 describe.each(['express', 'fastify'] as const)('plain @Sse() without StreamGuard (%s)', (adapter) => {
   let app: INestApplication;
