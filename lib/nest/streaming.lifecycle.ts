@@ -20,7 +20,8 @@ import { STREAMING_MODULE_OPTIONS } from './streaming.module-definition.js';
  * Makes `app.close()` end promptly: before Nest closes the HTTP server (which waits for open
  * responses), running streams are cancelled and what they have not stored yet is written, so
  * every client gets its final event and its response ends; responses still open after the grace
- * period are cut, on every route (`SseConnectionTracker`). Also checks the store at start-up.
+ * period are cut, on every route (`SseConnectionTracker`). At start-up, checks the store and the
+ * bus, and warns about `@Sse()` routes that lack `StreamGuard` where the options need it.
  */
 @Injectable()
 export class StreamingLifecycle implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown {
