@@ -33,9 +33,9 @@ import { thrownBy } from '../support/thrown-by.js';
 /*
  * Issue 7: fuzz of Last-Event-ID parsing. Whatever a client sends, parseEventId(),
  * readLastEventId() and a stream's resolveResume() / isFullySeenBy() / observe() either answer
- * or throw the library's typed 400, or 204 where everything was seen (never a TypeError, never a hang on a huge value), and every
- * id the library issues round-trips. Reproduce a failure with the FUZZ_SEED and FUZZ_CASE it
- * prints; FUZZ_SCALE=10 hunts longer.
+ * or throw the library's typed 400, or its 204 where everything was seen (never a TypeError,
+ * never a hang on a huge value), and every id the library issues round-trips. Reproduce a
+ * failure with the FUZZ_SEED and FUZZ_CASE it prints; FUZZ_SCALE=10 hunts longer.
  */
 
 /** Checks that `error` is the library's typed 400 for a bad id, with a bounded, printable message. */
