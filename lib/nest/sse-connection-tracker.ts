@@ -23,6 +23,21 @@ interface ResponseSocket {
 /** The fewest responses held before ended ones are looked for. */
 const MIN_PRUNE_SIZE = 64;
 
+/** The description of the symbol under which Node's HTTP servers keep their connections. */
+const CONNECTIONS_LIST = 'http.server.connections';
+
+/**
+ * Node's own list of an HTTP server's connections (since Node 18.2; what `closeAllConnections()`
+ * walks), made when the server starts listening: one parser per connection, removed when the
+ * connection closes. Reading it at shutdown costs nothing per connection.
+ */
+interface ConnectionsList {
+  all(): readonly { readonly socket?: ResponseSocket | null }[];
+}
+
+/** A server to watch: Nest's HTTP server, a `net.Server`. */
+type WatchedServer = EventEmitter & { readonly listening?: boolean };
+
 /**
  * The open SSE responses of this application, so that shutdown can wait for them to end and cut
  * the ones that do not (a client that stopped reading keeps its response open, and Nest's
@@ -46,7 +61,9 @@ export class SseConnectionTracker {
    */
   private readonly sockets: (ResponseSocket | undefined)[] = [];
   private pruneAt = MIN_PRUNE_SIZE;
-  /** The connections of the watched servers; ended ones are dropped the same way. */
+  /** The connection lists of the watched servers. */
+  private readonly connectionLists: ConnectionsList[] = [];
+  /** Connections of watched servers without such a list; ended ones are dropped the same way. */
   private readonly connections: ResponseSocket[] = [];
   private connectionsPruneAt = MIN_PRUNE_SIZE;
 
@@ -68,11 +85,24 @@ export class SseConnectionTracker {
   }
 
   /**
-   * Remembers every connection `server` accepts, so that shutdown also finds the event streams
-   * of routes `StreamGuard` is not on: each connection's current response is looked at then, not
-   * per request. Called by the module with Nest's HTTP server.
+   * Lets shutdown also find the event streams of routes `StreamGuard` is not on, by looking at
+   * the response each of `server`'s connections is writing then, not per request. Called by the
+   * module with Nest's HTTP server. Node keeps a list of an HTTP server's connections, which is
+   * read; a server without one (another kind, or a Node that no longer keeps it) gets a
+   * `connection` listener instead, which costs every connection a call.
    */
-  watch(server: EventEmitter): void {
+  watch(server: WatchedServer): void {
+    // The list is made when the server starts listening, by a listener Node added before this one.
+    const watchListening = () => {
+      const list = connectionsListOf(server);
+      if (list) this.connectionLists.push(list);
+      else this.rememberConnections(server);
+    };
+    if (server.listening) watchListening();
+    else server.once('listening', watchListening);
+  }
+
+  private rememberConnections(server: WatchedServer): void {
     // Over TLS, HTTP runs on the TLS socket, not on the TCP socket of `connection`.
     const event = server instanceof tls.Server ? 'secureConnection' : 'connection';
     server.on(event, (socket: ResponseSocket) => {
@@ -111,9 +141,9 @@ export class SseConnectionTracker {
     this.prune();
     const open = new Set(this.open.filter((response) => !response.writableFinished));
     this.pruneConnections();
-    for (const socket of this.connections) {
-      const response = socket._httpMessage as TrackedResponse | null | undefined;
-      if (response && !response.writableFinished && isEventStream(response)) open.add(response);
+    for (const socket of this.connections) addIfEventStream(open, socket);
+    for (const list of this.connectionLists) {
+      for (const connection of list.all()) if (connection.socket) addIfEventStream(open, connection.socket);
     }
     return open;
   }
@@ -147,6 +177,22 @@ export class SseConnectionTracker {
     this.pruneAt = Math.max(MIN_PRUNE_SIZE, 2 * kept);
     return kept;
   }
+}
+
+/** Adds the response `socket` is writing to `open`, if it is an event stream that has not finished. */
+function addIfEventStream(open: Set<TrackedResponse>, socket: ResponseSocket): void {
+  const response = socket._httpMessage as TrackedResponse | null | undefined;
+  if (response && !response.writableFinished && isEventStream(response)) open.add(response);
+}
+
+/** Node's list of `server`'s connections, found by its symbol's description, if it keeps one. */
+function connectionsListOf(server: object): ConnectionsList | undefined {
+  for (const symbol of Object.getOwnPropertySymbols(server)) {
+    if (symbol.description !== CONNECTIONS_LIST) continue;
+    const list = (server as Record<symbol, unknown>)[symbol] as Partial<ConnectionsList> | undefined;
+    if (typeof list?.all === 'function') return list as ConnectionsList;
+  }
+  return undefined;
 }
 
 /** Whether a response's `Content-Type` is `text/event-stream`, set by `setHeader()` or `writeHead()`. */

@@ -149,55 +149,126 @@ describe('SseConnectionTracker', () => {
   });
 });
 
-describe('SseConnectionTracker.watch()', () => {
-  test("finds the event streams open on a server's connections at shutdown, and only those", async () => {
-    const held = new Map<string, ServerResponse>();
-    const server = http.createServer((request, response) => {
-      if (request.url === '/written-head') {
-        // writeHead() with nothing set before keeps no header: only the written head says SSE.
-        response.writeHead(200, { 'Content-Type': 'text/event-stream' });
-      } else if (request.url === '/set-header') {
-        response.setHeader('content-type', 'Text/Event-Stream; charset=utf-8');
-        response.flushHeaders();
-      } else if (request.url === '/slow-json') {
-        response.writeHead(200, { 'content-type': 'application/json' });
-        response.write('[');
-      } else {
-        response.end('ok');
-        return;
-      }
-      held.set(request.url!, response);
+/** What `watch()` holds of its own: the connections it was told of one by one. */
+function rememberedBy(tracker: SseConnectionTracker): unknown[] {
+  return (tracker as unknown as { connections: unknown[] }).connections;
+}
+
+/**
+ * A server that holds three responses open (two event streams, one JSON), and answers `/done` at
+ * once; `watched(server)` is what the tracker is given, before the server listens.
+ */
+async function watchedServer(watched: (server: http.Server) => http.Server = (server) => server) {
+  const held = new Map<string, ServerResponse>();
+  const server = http.createServer((request, response) => {
+    if (request.url === '/written-head') {
+      // writeHead() with nothing set before keeps no header: only the written head says SSE.
+      response.writeHead(200, { 'Content-Type': 'text/event-stream' });
+    } else if (request.url === '/set-header') {
+      response.setHeader('content-type', 'Text/Event-Stream; charset=utf-8');
+      response.flushHeaders();
+    } else if (request.url === '/slow-json') {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.write('[');
+    } else {
+      response.end('ok');
+      return;
+    }
+    held.set(request.url!, response);
+  });
+  const tracker = new SseConnectionTracker();
+  tracker.watch(watched(server));
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const ignore = () => undefined;
+  const get = (path: string) =>
+    new Promise<void>((resolve) => {
+      http
+        .get({ host: '127.0.0.1', port, path, agent: false }, (response) => {
+          response.on('error', ignore).on('end', resolve).resume();
+        })
+        .on('error', ignore);
     });
-    const tracker = new SseConnectionTracker();
-    tracker.watch(server);
-    const port = await freePort();
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    const ignore = () => undefined;
-    const get = (path: string) =>
-      new Promise<void>((resolve) => {
-        http
-          .get({ host: '127.0.0.1', port, path, agent: false }, (response) => {
-            response.on('error', ignore).on('end', resolve).resume();
-          })
-          .on('error', ignore);
-      });
-    try {
-      // Connections that came and went are forgotten in sweeps: at most twice those open, or 64.
+  return {
+    server,
+    tracker,
+    held,
+    /** 300 connections that come and go, then the three held open. */
+    async connect(): Promise<void> {
       for (let round = 0; round < 3; round++) await Promise.all(Array.from({ length: 100 }, () => get('/done')));
       for (const path of ['/written-head', '/set-header', '/slow-json']) void get(path);
       await eventually(() => held.size === 3);
-      // Read before `size`, which sweeps.
-      expect((tracker as unknown as { connections: unknown[] }).connections.length).toBeLessThanOrEqual(2 * 103);
+    },
+    /** Shutdown cuts the two event streams and leaves the JSON response alone. */
+    async expectEventStreamsCut(): Promise<void> {
       expect(tracker.size).toBe(2);
-
       expect(await tracker.closeAll(50)).toBe(2);
       expect(held.get('/written-head')!.socket?.destroyed ?? true).toBe(true);
       expect(held.get('/set-header')!.socket?.destroyed ?? true).toBe(true);
       // Not an event stream: left to its route and to Nest.
       expect(held.get('/slow-json')!.socket!.destroyed).toBe(false);
+    },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+describe('SseConnectionTracker.watch()', () => {
+  test("finds the event streams open on a server's connections at shutdown, and only those, with nothing per connection", async () => {
+    const watched = await watchedServer();
+    try {
+      await watched.connect();
+      // Node's list of the server's connections is read at shutdown: no listener of its own.
+      expect(watched.server.listenerCount('connection')).toBe(1);
+      expect(rememberedBy(watched.tracker)).toHaveLength(0);
+      await watched.expectEventStreamsCut();
+    } finally {
+      await watched.close();
+    }
+  });
+
+  test('a server already listening is watched the same way', async () => {
+    const server = http.createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.write(': open\n\n');
+    });
+    const port = await freePort();
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    const tracker = new SseConnectionTracker();
+    tracker.watch(server);
+    const client = http.get({ host: '127.0.0.1', port, agent: false }, (response) => response.resume());
+    client.on('error', () => undefined);
+    try {
+      await eventually(() => tracker.size === 1);
+      expect(await tracker.closeAll(0)).toBe(1);
     } finally {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  test('a server without a list of its connections has each of them remembered, and ended ones forgotten', async () => {
+    // What a Node that keeps no such list looks like to the tracker: the list's symbol hidden.
+    const withoutList = (server: http.Server) =>
+      new Proxy(server, {
+        ownKeys: (target) =>
+          Reflect.ownKeys(target).filter(
+            (key) => typeof key !== 'symbol' || key.description !== 'http.server.connections',
+          ),
+      });
+    const watched = await watchedServer(withoutList);
+    try {
+      await watched.connect();
+      expect(watched.server.listenerCount('connection')).toBe(2);
+      // Connections that came and went are forgotten in sweeps: at most twice those open, or 64.
+      // Read before `size`, which sweeps.
+      expect(rememberedBy(watched.tracker).length).toBeGreaterThanOrEqual(3);
+      expect(rememberedBy(watched.tracker).length).toBeLessThanOrEqual(2 * 103);
+      await watched.expectEventStreamsCut();
+    } finally {
+      await watched.close();
     }
   });
 });
