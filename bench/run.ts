@@ -15,6 +15,7 @@ import path from 'node:path';
 import { staleBuildWarning } from './library-build.js';
 import { LoadGenerator } from './loadgen/remote.js';
 import { describeMachine } from './report/machine.js';
+import { comparePairs } from './report/pairs.js';
 import { summarise, totalAnomalies, type RunRecord } from './report/summary.js';
 import { RESULTS, writeResults } from './report/write-results.js';
 import { parseOptions, type RunOptions } from './run-options.js';
@@ -146,6 +147,7 @@ async function main(): Promise<number> {
   const report = await writeResults(
     {
       summaries,
+      pairs: comparePairs(runs),
       baseline: BASELINE,
       machine,
       sizes: options.sizes,

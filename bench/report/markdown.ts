@@ -1,10 +1,13 @@
 import type { Sizes } from '../scenarios/scenario.js';
 import { FIGURES } from './figures.js';
 import type { Machine } from './machine.js';
+import type { PairSummary } from './pairs.js';
 import { totalAnomalies, type Spread, type TargetSummary } from './summary.js';
 
 export interface ReportInput {
   summaries: TargetSummary[];
+  /** Targets compared with a reference of the same run (see pairs.ts). */
+  pairs: PairSummary[];
   baseline: string;
   machine: Machine;
   sizes: Sizes;
@@ -45,6 +48,28 @@ function table(header: string[], rows: string[][]): string[] {
   return [`| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`].concat(
     rows.map((row) => `| ${row.join(' | ')} |`),
   );
+}
+
+function pairCell(pair: PairSummary, key: string): string {
+  const found = pair.figures[key];
+  if (!found) return '–';
+  const { ratio: r } = found;
+  const p = found.p < 0.01 ? '< 0.01' : found.p.toFixed(2);
+  return `${ratio(r.median)} (${ratio(r.min)} – ${ratio(r.max)}), ${found.better} better / ${found.worse} worse, p ${p}`;
+}
+
+/** Plain `@Sse()` against the hand-written route, figure by figure, when both ran. */
+function pairLines(pairs: PairSummary[], figures: typeof FIGURES): string[] {
+  if (pairs.length === 0) return [];
+  const rows = pairs.map((p) => [`${p.target} / ${p.reference}`, ...figures.map((f) => pairCell(p, f.key))]);
+  return [
+    '## Plain `@Sse()` against hand-written `@Sse()` + `Subject`',
+    '',
+    "The first target's figure divided by the second's in the same repetition (each idle-memory run counts): median (min – max); in how many repetitions the first did better and worse (higher throughput, lower everything else); and p, a two-sided sign test of the two being equals. Below 0.05 the run measured a difference; with 3 repetitions p cannot go below 0.25, so a figure outside idle memory needs `--reps` to show one.",
+    '',
+    ...table(['targets', ...figures.map((f) => f.label)], rows),
+    '',
+  ];
 }
 
 function scenarioLines({ sizes, scenarios }: ReportInput): string[] {
@@ -103,6 +128,7 @@ export function renderMarkdown(input: ReportInput): string {
     '',
     `![Ratios to ${baseline}](${input.chart})`,
     '',
+    ...pairLines(input.pairs, figures),
     `## Spread (min – max over repetitions)`,
     '',
     ...spreads,
