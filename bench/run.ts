@@ -16,6 +16,7 @@ import { staleBuildWarning } from './library-build.js';
 import { LoadGenerator } from './loadgen/remote.js';
 import { describeMachine } from './report/machine.js';
 import { comparePairs } from './report/pairs.js';
+import { waitUntilQuiet } from './settle.js';
 import { summarise, totalAnomalies, type RunRecord } from './report/summary.js';
 import { RESULTS, writeResults } from './report/write-results.js';
 import { parseOptions, type RunOptions } from './run-options.js';
@@ -68,6 +69,9 @@ async function runTarget(
         try {
           server ??= await ServerProcess.start(target, processScenarios(scenario));
           await server.openChannel(scenario);
+          // The last run's aftermath and this server's start-up, out of the way of the measurement.
+          await loadgen.call('gc', {});
+          await waitUntilQuiet();
           record.result = await SCENARIOS[scenario]({
             target,
             server,

@@ -50,6 +50,10 @@ const handlers: Handlers = {
     groups.clear();
     return { closed };
   },
+  gc: () => {
+    globalThis.gc?.();
+    return {};
+  },
   cpuStart: ({ serverPid }) => {
     cpu.start(serverPid);
     return {};

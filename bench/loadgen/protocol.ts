@@ -100,6 +100,8 @@ export interface Commands {
   close: { args: { group: string }; result: { closed: number } };
   /** Destroys and forgets every group (after a failed scenario). */
   closeAll: { args: Record<string, never>; result: { closed: number } };
+  /** Collects this process's garbage (closed clients) now, rather than during the next measurement. */
+  gc: { args: Record<string, never>; result: Record<string, never> };
   /** Starts a CPU window for the load generator and the server process. */
   cpuStart: { args: { serverPid: number }; result: Record<string, never> };
   cpuStop: { args: Record<string, never>; result: CpuResult };

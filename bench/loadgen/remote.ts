@@ -24,7 +24,7 @@ export class LoadGenerator {
 
   static start(): LoadGenerator {
     return new LoadGenerator(
-      fork(MAIN, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+      fork(MAIN, [], { execArgv: ['--expose-gc', '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
     );
   }
 

@@ -122,7 +122,7 @@ export function renderMarkdown(input: ReportInput): string {
   return [
     `# Benchmarks`,
     '',
-    `Ratio to \`${baseline}\` (plain node:http writing one shared buffer per event) measured in the same repetition, then the value; median of ${repetitions} repetition${repetitions > 1 ? 's' : ''}${idleNote} with the target order rotated each time, fresh server processes per target and repetition: one for idle memory, one that runs the other scenarios, each on a channel of its own. Throughput: higher is better; every other figure: lower is better. gaps+dups counts events missed, skipped or repeated by any client in any run: it must be 0.`,
+    `Ratio to \`${baseline}\` (plain node:http writing one shared buffer per event) measured in the same repetition, then the value; median of ${repetitions} repetition${repetitions > 1 ? 's' : ''}${idleNote} with the target order rotated each time, fresh server processes per target and repetition: one for idle memory, one that runs the other scenarios, each on a channel of its own; each measurement starts once the load generator has collected its garbage and the machine is quiet (a 100 ms window with the cores 90% idle, at most 5 s), so that no run pays for the one before it. Throughput: higher is better; every other figure: lower is better. gaps+dups counts events missed, skipped or repeated by any client in any run: it must be 0.`,
     '',
     ...main,
     '',
