@@ -23,7 +23,7 @@ function cpuTimes(): { idle: number; total: number } | undefined {
  * idle, for at most 5 s; returns how long it waited. A run started while the last one's aftermath
  * still runs (a stopped server's exit, the load generator's closed sockets) pays for it: without
  * this, a target measured right after a Nest target used more CPU per connection than right after
- * raw node, so the order of targets showed in the figures (see docs/benchmarks.md).
+ * raw node, so the order of targets showed in the figures (see the README's performance section).
  */
 export async function waitUntilQuiet(): Promise<number> {
   const started = performance.now();

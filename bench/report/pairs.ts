@@ -1,5 +1,5 @@
 import { FIGURES } from './figures.js';
-import { spread, type RunRecord, type Spread } from './summary.js';
+import { figureOf, spread, type RunRecord, type Spread } from './summary.js';
 
 /**
  * Routes compared with each other as well as with raw node: plain `@Sse()` against the
@@ -35,12 +35,6 @@ export interface PairSummary {
 
 /** Each pair of {@link PAIRS} with both targets in `runs`, figure by figure, repetition by repetition. */
 export function comparePairs(runs: RunRecord[], pairs = PAIRS): PairSummary[] {
-  const value = new Map<string, number>();
-  for (const run of runs) {
-    for (const [key, figure] of Object.entries(run.result?.figures ?? {})) {
-      value.set(`${run.target}\n${run.repetition}\n${key}`, figure);
-    }
-  }
   const repetitions = [...new Set(runs.map((r) => r.repetition))];
   const present = new Set(runs.map((r) => r.target));
   return pairs
@@ -52,10 +46,10 @@ export function comparePairs(runs: RunRecord[], pairs = PAIRS): PairSummary[] {
         let better = 0;
         let worse = 0;
         for (const repetition of repetitions) {
-          const own = value.get(`${target}\n${repetition}\n${key}`);
-          const theirs = value.get(`${reference}\n${repetition}\n${key}`);
+          const own = figureOf(runs, target, repetition, key);
+          const theirs = figureOf(runs, reference, repetition, key);
           // A ratio needs both figures, and one to divide by.
-          if (own === undefined || theirs === undefined || theirs <= 0) continue;
+          if (Number.isNaN(own) || !(theirs > 0)) continue;
           ratios.push(own / theirs);
           if (own === theirs) continue;
           if (higherIsBetter === own > theirs) better++;

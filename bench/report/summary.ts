@@ -50,7 +50,8 @@ export function totalAnomalies(anomalies: Anomalies): number {
   return anomalies.gaps + anomalies.duplicates + anomalies.missing;
 }
 
-function figureOf(runs: RunRecord[], target: string, repetition: number, key: string): number {
+/** A target's figure in one repetition, or NaN when it has none. */
+export function figureOf(runs: RunRecord[], target: string, repetition: number, key: string): number {
   const run = runs.find((r) => r.target === target && r.repetition === repetition && key in (r.result?.figures ?? {}));
   return run?.result?.figures[key] ?? NaN;
 }
