@@ -11,6 +11,11 @@ export interface RunOptions {
    * runs, and a run of it costs a few seconds per target.
    */
   idleRuns: number;
+  /**
+   * Rounds per target of the comparison on running servers (bench/running-pairs.ts), run with
+   * idle memory for each pair of report/pairs.ts whose two targets run; 0: none.
+   */
+  runningRounds: number;
   sizes: Sizes;
   /** Copy the report and chart to docs/. */
   publish: boolean;
@@ -29,8 +34,11 @@ export interface RunOptions {
  */
 const IDLE_RUNS_PER_REPETITION = 3;
 
+/** Rounds of the comparison on running servers: about 45 s per pair here. */
+const RUNNING_ROUNDS = 10;
+
 export const USAGE = `tsx bench/run.ts [--quick] [--all | --only=<target,...>] [--scenarios=<${Object.keys(SCENARIOS).join(',')}>]
-                 [--idle=<connections>] [--reps=<n>] [--publish] [--multi] [--out=<folder>]`;
+                 [--idle=<connections>] [--reps=<n>] [--rounds=<n>] [--publish] [--multi] [--out=<folder>]`;
 
 const list = (value: string) =>
   value
@@ -45,7 +53,7 @@ export function parseOptions(argv: string[]): RunOptions {
     if (!match) throw new Error(`unknown argument ${arg}\n${USAGE}`);
     flags.set(match[1], match[2] ?? '');
   }
-  const known = ['quick', 'all', 'only', 'scenarios', 'idle', 'reps', 'publish', 'multi', 'out'];
+  const known = ['quick', 'all', 'only', 'scenarios', 'idle', 'reps', 'rounds', 'publish', 'multi', 'out'];
   const unknown = [...flags.keys()].filter((flag) => !known.includes(flag));
   if (unknown.length > 0) throw new Error(`unknown option --${unknown[0]}\n${USAGE}`);
   const quick = flags.has('quick');
@@ -61,12 +69,25 @@ export function parseOptions(argv: string[]): RunOptions {
     scenarios,
     repetitions,
     idleRuns: repetitions * (quick ? 1 : IDLE_RUNS_PER_REPETITION),
+    runningRounds: !scenarios.includes('idle-memory')
+      ? 0
+      : flags.has('rounds')
+        ? whole('rounds', flags.get('rounds')!)
+        : quick
+          ? 1
+          : RUNNING_ROUNDS,
     sizes,
     publish: flags.has('publish'),
     multi: flags.has('multi'),
     all: flags.has('all'),
     out: flags.get('out') || undefined,
   };
+}
+
+function whole(flag: string, value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 0) throw new Error(`--${flag} needs a whole number (0: none)`);
+  return number;
 }
 
 function positive(flag: string, value: string): number {

@@ -15,11 +15,12 @@ import path from 'node:path';
 import { staleBuildWarning } from './library-build.js';
 import { LoadGenerator } from './loadgen/remote.js';
 import { describeMachine } from './report/machine.js';
-import { comparePairs } from './report/pairs.js';
+import { comparePairs, PAIRS } from './report/pairs.js';
 import { waitUntilQuiet } from './settle.js';
 import { summarise, totalAnomalies, type RunRecord } from './report/summary.js';
 import { RESULTS, writeResults } from './report/write-results.js';
 import { parseOptions, type RunOptions } from './run-options.js';
+import { measureRunningPair, RUNNING_SCENARIO } from './running-pairs.js';
 import { runMultiInstance } from './run-multi-instance.js';
 import { SCENARIOS } from './scenarios/index.js';
 import { ServerProcess } from './server-process.js';
@@ -100,10 +101,21 @@ async function runTarget(
   return records;
 }
 
-function describe(record: RunRecord, repetitions: number): string {
+/** The pairs of report/pairs.ts whose two targets run, as targets. */
+function runningPairs(targets: Target[], rounds: number): [Target, Target][] {
+  if (rounds === 0) return [];
+  const named = new Map(targets.map((t) => [t.name, t]));
+  return PAIRS.filter(([a, b]) => named.has(a) && named.has(b)).map(([a, b]) => [named.get(a)!, named.get(b)!]);
+}
+
+function describe(record: RunRecord, repetitions: number, unit: 'rep' | 'round' = 'rep'): string {
   // Past the repetitions, a round of idle memory alone (see RunOptions.idleRuns).
   const round =
-    record.repetition < repetitions ? `rep ${record.repetition + 1}` : `+${record.repetition + 1 - repetitions}`;
+    unit === 'round'
+      ? `r${record.repetition + 1}`
+      : record.repetition < repetitions
+        ? `rep ${record.repetition + 1}`
+        : `+${record.repetition + 1 - repetitions}`;
   const head = `${round.padEnd(5)} ${record.scenario.padEnd(14)} ${record.target.padEnd(24)}`;
   if (record.error) return `${head} FAILED: ${record.error}`;
   const result = record.result!;
@@ -139,6 +151,12 @@ async function main(): Promise<number> {
       for (const target of order)
         runs.push(...(await runTarget(loadgen, target, options, scenarios, repetition, runs)));
     }
+    for (const pair of runningPairs(targets, options.runningRounds))
+      runs.push(
+        ...(await measureRunningPair(loadgen, pair, options.sizes, options.runningRounds, (record) =>
+          console.log(describe(record, options.repetitions, 'round')),
+        )),
+      );
   } finally {
     loadgen.stop();
   }
@@ -157,6 +175,7 @@ async function main(): Promise<number> {
       sizes: options.sizes,
       repetitions: options.repetitions,
       idleRuns: options.scenarios.includes('idle-memory') ? options.idleRuns : 0,
+      runningRounds: runs.some((r) => r.scenario === RUNNING_SCENARIO) ? options.runningRounds : 0,
       scenarios: options.scenarios,
       absent: missing.map((t) => t.name),
       startedAt,

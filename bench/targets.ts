@@ -40,7 +40,7 @@ export const ALL_TARGETS: Target[] = [
   target('meridian-nest-express', 'meridian.ts', { MERIDIAN_PIPELINE: 'nest', HTTP_ADAPTER: 'express' }, true, EXTRA),
   // Plain `@Sse()`, against the hand-written nest-subject of the same adapter.
   target('meridian-plain-express', 'meridian.ts', { MERIDIAN_PIPELINE: 'plain', HTTP_ADAPTER: 'express' }, true),
-  target('meridian-plain-fastify', 'meridian.ts', { MERIDIAN_PIPELINE: 'plain', HTTP_ADAPTER: 'fastify' }, true, EXTRA),
+  target('meridian-plain-fastify', 'meridian.ts', { MERIDIAN_PIPELINE: 'plain', HTTP_ADAPTER: 'fastify' }, true),
 ];
 
 /**

@@ -38,6 +38,21 @@ export const FIGURES: Figure[] = [
     format: (v) => `${(v / KiB).toFixed(1)} KiB`,
   },
   { key: 'connectMs', label: 'connect all', scenario: 'idle-memory', higherIsBetter: false, format: ms },
+  // Not in the main table: only the targets of a pair have them (bench/running-pairs.ts).
+  {
+    key: 'runningConnectMs',
+    label: 'connect all, running',
+    scenario: 'running-connect',
+    higherIsBetter: false,
+    format: ms,
+  },
+  {
+    key: 'runningCpuPerConnection',
+    label: 'server CPU/conn, running',
+    scenario: 'running-connect',
+    higherIsBetter: false,
+    format: (v) => `${v.toFixed(0)} µs`,
+  },
   { key: 'stormBufferMs', label: 'storm (buffer)', scenario: 'storm-buffer', higherIsBetter: false, format: ms },
   { key: 'stormDatabaseMs', label: 'storm (database)', scenario: 'storm-database', higherIsBetter: false, format: ms },
 ];

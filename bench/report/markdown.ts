@@ -14,6 +14,8 @@ export interface ReportInput {
   repetitions: number;
   /** Runs of idle memory (more than the repetitions: see RunOptions.idleRuns); 0 when it did not run. */
   idleRuns: number;
+  /** Rounds per target of the comparison on running servers; 0 when it did not run. */
+  runningRounds: number;
   scenarios: string[];
   /** Targets of the list whose server file does not exist yet. */
   absent: string[];
@@ -65,23 +67,25 @@ function pairLines(pairs: PairSummary[], figures: typeof FIGURES): string[] {
   return [
     '## Plain `@Sse()` against hand-written `@Sse()` + `Subject`',
     '',
-    "The first target's figure divided by the second's in the same repetition (each idle-memory run counts): median (min – max); in how many repetitions the first did better and worse (higher throughput, lower everything else); and p, a two-sided sign test of the two being equals. Below 0.05 the run measured a difference; with 3 repetitions p cannot go below 0.25, so a figure outside idle memory needs `--reps` to show one.",
+    "The first target's figure divided by the second's in the same repetition (each idle-memory run counts): median (min – max); in how many repetitions the first did better and worse (higher throughput, lower everything else); and p, a two-sided sign test of the two being equals. Below 0.05 the run measured a difference; with 3 repetitions p cannot go below 0.25, so a figure outside idle memory needs `--reps` to show one. The figures marked running compare the two on servers that have been running, round by round (see Scenarios).",
     '',
     ...table(['targets', ...figures.map((f) => f.label)], rows),
     '',
   ];
 }
 
-function scenarioLines({ sizes, scenarios }: ReportInput): string[] {
+function scenarioLines({ sizes, scenarios, runningRounds }: ReportInput): string[] {
   const { throughput: t, latency: l, idle, storm } = sizes;
   const lines: Record<string, string> = {
     throughput: `throughput: ${t.clients} clients, ${thousands(t.events)} events of ${t.size} B as fast as the producer goes; deliveries/s = events received / (last delivery − publish).`,
     latency: `latency: ${thousands(l.clients)} clients, ${l.rate} events/s for ${l.seconds} s (after ${l.warmupEvents} warm-up events); p50 / p99 of receipt − the event's \`t\`.`,
     'idle-memory': `idle memory: ${thousands(idle.connections)} idle connections to a channel with nothing to replay; (RSS, heapUsed after GC with them open − before) / connections; connect all = time until every response head arrived (200 at a time). A process of its own per run, loading only what idle memory uses: the library's targets run it without their SQLite store.`,
+    running: `running (the pairs above, with idle memory): both servers of a pair start once and stay up; rounds alternate between them, ${runningRounds} each after a first round of warm-up: ${thousands(idle.connections)} connections opened 200 at a time, timed with the server's CPU, then closed. On a fresh process (connect all) the first connections run while V8 optimises the code they call and the heap grows for the first time, one-time costs that move by 10 to 20% between processes.`,
     'storm-buffer': `storm (buffer): ${thousands(storm.events)} events are published (to one scout client), ${thousands(storm.clients)} clients join after the last of them with its Last-Event-ID and receive one more, all drop, all reconnect at once with Last-Event-ID while one more event is published; time until every client has it.`,
     'storm-database': `storm (database): the same after POST /persist (the catch-up comes from the database); only targets with a database tier.`,
   };
-  return scenarios.map((name) => `- ${lines[name]}`);
+  const shown = runningRounds > 0 ? [...scenarios, 'running'] : scenarios;
+  return shown.map((name) => `- ${lines[name]}`);
 }
 
 export function renderMarkdown(input: ReportInput): string {
@@ -128,7 +132,10 @@ export function renderMarkdown(input: ReportInput): string {
     '',
     `![Ratios to ${baseline}](${input.chart})`,
     '',
-    ...pairLines(input.pairs, figures),
+    ...pairLines(
+      input.pairs,
+      FIGURES.filter((f) => input.pairs.some((pair) => f.key in pair.figures)),
+    ),
     `## Spread (min – max over repetitions)`,
     '',
     ...spreads,

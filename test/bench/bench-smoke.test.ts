@@ -58,4 +58,31 @@ describe('npm run bench, --quick (real processes, loopback sockets)', () => {
     expect(report).toMatch(/\| meridian-direct-fastify +\|/);
     expect(readFileSync(path.join(out, 'chart.svg'), 'utf8')).toMatch(/^<svg/);
   }, 180_000);
+
+  it('compares plain @Sse() with the hand-written route on running servers, round by round', async () => {
+    const pairOut = path.join(out, 'pair');
+    const targets = ['nest-subject-express', 'meridian-plain-express'];
+    const { code, output } = await runBench([
+      '--quick',
+      '--scenarios=idle-memory',
+      '--rounds=2',
+      `--only=${targets.join(',')}`,
+      `--out=${pairOut}`,
+    ]);
+    expect({ code, tail: code === 0 ? '' : output.slice(-3000) }).toEqual({ code: 0, tail: '' });
+    // Two rounds each after the warm-up round (plain first), in turn: the order flips every round.
+    const rounds = output.split('\n').filter((line) => line.includes(' running-connect '));
+    expect(rounds.map((line) => line.split(/ +/).slice(0, 3).join(' '))).toEqual([
+      'r1 running-connect nest-subject-express',
+      'r1 running-connect meridian-plain-express',
+      'r2 running-connect meridian-plain-express',
+      'r2 running-connect nest-subject-express',
+    ]);
+    for (const line of rounds) expect(line).toMatch(/runningConnectMs=\d+\.\d runningCpuPerConnection=\d/);
+    const report = readFileSync(path.join(pairOut, 'report.md'), 'utf8');
+    expect(report).toMatch(
+      /\| meridian-plain-express \/ nest-subject-express \| .* \| [\d.]+x \([\d.]+x – [\d.]+x\), \d better \/ \d worse, p [\d.]+ \| [\d.]+x .* \|\n/,
+    );
+    expect(report).toContain('rounds alternate between them, 2 each');
+  }, 180_000);
 });

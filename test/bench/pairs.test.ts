@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { renderMarkdown, type ReportInput } from '../../bench/report/markdown.js';
-import { comparePairs, signTest } from '../../bench/report/pairs.js';
+import { comparePairs, signTest, type PairSummary } from '../../bench/report/pairs.js';
 import { parseOptions } from '../../bench/run-options.js';
 import type { RunRecord } from '../../bench/report/summary.js';
 
@@ -80,32 +80,61 @@ describe('signTest()', () => {
   });
 });
 
+/** A report of one idle-memory repetition with these pairs. */
+function reportInput(pairs: PairSummary[], runningRounds: number): ReportInput {
+  return {
+    summaries: [],
+    pairs,
+    baseline: 'raw-node',
+    machine: { cpu: 'cpu', cores: 2, memoryGiB: 24, os: 'os', node: 'v20', loadAverage: 0, packages: {} },
+    sizes: parseOptions([]).sizes,
+    repetitions: 1,
+    idleRuns: 1,
+    runningRounds,
+    scenarios: ['idle-memory'],
+    absent: [],
+    startedAt: new Date(0),
+    highestLoad: 0,
+    minutes: 1,
+    chart: 'chart.svg',
+  };
+}
+
 describe('the report', () => {
   test('shows the comparison under its own heading, with the split and p', () => {
     const runs = [
       run(PLAIN, 0, 'idle-memory', { connectMs: 900 }),
       run(HAND_WRITTEN, 0, 'idle-memory', { connectMs: 1000 }),
     ];
-    const input = {
-      summaries: [],
-      pairs: comparePairs(runs),
-      baseline: 'raw-node',
-      machine: { cpu: 'cpu', cores: 2, memoryGiB: 24, os: 'os', node: 'v20', loadAverage: 0, packages: {} },
-      sizes: parseOptions([]).sizes,
-      repetitions: 1,
-      idleRuns: 1,
-      scenarios: ['idle-memory'],
-      absent: [],
-      startedAt: new Date(0),
-      highestLoad: 0,
-      minutes: 1,
-      chart: 'chart.svg',
-    } satisfies ReportInput;
+    const input = reportInput(comparePairs(runs), 0);
     const markdown = renderMarkdown(input);
     expect(markdown).toContain('## Plain `@Sse()` against hand-written `@Sse()` + `Subject`');
+    // Only the figures the pair has get a column.
+    expect(markdown).toContain('| targets | connect all |');
     expect(markdown).toMatch(
-      /\| meridian-plain-express \/ nest-subject-express \| .* \| 0\.90x \(0\.90x – 0\.90x\), 1 better \/ 0 worse, p 1\.00 \|/,
+      /\| meridian-plain-express \/ nest-subject-express \| 0\.90x \(0\.90x – 0\.90x\), 1 better \/ 0 worse, p 1\.00 \|/,
     );
+    expect(markdown).not.toContain('running (the pairs above');
     expect(renderMarkdown({ ...input, pairs: [] })).not.toContain('## Plain `@Sse()`');
+  });
+
+  test('adds the rounds on running servers as columns of their own, and says how they were run', () => {
+    const runs = [
+      run(PLAIN, 0, 'idle-memory', { connectMs: 900 }),
+      run(HAND_WRITTEN, 0, 'idle-memory', { connectMs: 1000 }),
+      ...[0, 1].flatMap((round) => [
+        run(PLAIN, round, 'running-connect', { runningConnectMs: 500, runningCpuPerConnection: 110 }),
+        run(HAND_WRITTEN, round, 'running-connect', { runningConnectMs: 400, runningCpuPerConnection: 100 }),
+      ]),
+    ];
+    const pairs = comparePairs(runs);
+    // The rounds do not mix with the idle-memory run of the same index.
+    expect(pairs[0].figures.connectMs.ratio.count).toBe(1);
+    expect(pairs[0].figures.runningCpuPerConnection.ratio.median).toBeCloseTo(1.1);
+    const markdown = renderMarkdown(reportInput(pairs, 2));
+    expect(markdown).toContain('| targets | connect all | connect all, running | server CPU/conn, running |');
+    expect(markdown).toMatch(/\| 1\.25x \(1\.25x – 1\.25x\), 0 better \/ 2 worse, p 0\.50 \| 1\.10x/);
+    expect(markdown).toContain('- running (the pairs above, with idle memory): both servers of a pair start once');
+    expect(markdown).toContain('rounds alternate between them, 2 each');
   });
 });
