@@ -36,8 +36,13 @@ export interface EventStore {
    * reject with `StreamAlreadyExistsError` when the id is stored under another epoch.
    */
   append(meta: StoredStreamMeta, events: readonly StreamEvent[]): Promise<void>;
-  /** Up to `limit` events of the stream with a sequence above `afterSequence`, in order. */
-  readAfter(streamId: string, afterSequence: number, limit: number): Promise<StoredEvent[]>;
+  /**
+   * Up to `limit` events of the stream with a sequence above `afterSequence`, in order. With
+   * `maxBytes`, it stops before the event that would take the page's data past it (the first
+   * event is always returned): a page of large events stays small. A store that ignores it still
+   * works; the engine then keeps only that much of the page.
+   */
+  readAfter(streamId: string, afterSequence: number, limit: number, maxBytes?: number): Promise<StoredEvent[]>;
   /** The stream's metadata, or undefined when the store does not know it. */
   loadMeta(streamId: string): Promise<StoredStreamMeta | undefined>;
   /** Optional: verifies at start-up that the store is usable, failing with a message that names the fix. */

@@ -6,7 +6,17 @@ interface Channel {
   status: StreamState;
   persistedThrough: number;
   events: BusEvent[];
+  /** Bytes of data of `events`. */
+  bytes: number;
   followers: Set<BusFollower>;
+}
+
+/** Limits of what {@link InProcessStreamBus} keeps per stream beyond what is stored. */
+export interface InProcessStreamBusOptions {
+  /** Most events kept per stream, as `RedisStreamBus`'s `maxLength`. Default 10000. */
+  readonly maxLength?: number;
+  /** Most bytes of event data kept per stream. Default 16 MiB. */
+  readonly maxBytes?: number;
 }
 
 /**
@@ -16,9 +26,17 @@ interface Channel {
  */
 export class InProcessStreamBus implements StreamBus {
   private readonly channels = new Map<string, Channel>();
+  private readonly maxLength: number;
+  private readonly maxBytes: number;
+
+  constructor(options: InProcessStreamBusOptions = {}) {
+    this.maxLength = options.maxLength ?? 10_000;
+    this.maxBytes = options.maxBytes ?? 16 * 1024 * 1024;
+  }
 
   async open(streamId: string, epoch: string, _stored: boolean): Promise<void> {
-    this.channels.set(streamId, { epoch, status: 'running', persistedThrough: 0, events: [], followers: new Set() });
+    const channel = { epoch, status: 'running' as const, persistedThrough: 0, events: [], bytes: 0 };
+    this.channels.set(streamId, { ...channel, followers: new Set() });
   }
 
   publish(streamId: string, event: StreamEvent, final?: StreamState): void {
@@ -26,6 +44,11 @@ export class InProcessStreamBus implements StreamBus {
     if (!channel || (channel.events.at(-1)?.sequence ?? 0) >= event.sequence) return;
     const busEvent: BusEvent = { sequence: event.sequence, type: event.type, data: event.data, final };
     channel.events.push(busEvent);
+    channel.bytes += event.bytes;
+    // The oldest go first, as Redis caps a stream: a follower that needs them is told of the gap.
+    while (channel.events.length > 1 && (channel.events.length > this.maxLength || channel.bytes > this.maxBytes)) {
+      channel.bytes -= Buffer.byteLength(channel.events.shift()!.data);
+    }
     if (final) channel.status = final;
     for (const follower of channel.followers) follower.event(busEvent);
   }
@@ -36,6 +59,7 @@ export class InProcessStreamBus implements StreamBus {
     channel.persistedThrough = Math.max(channel.persistedThrough, throughSequence);
     for (const follower of channel.followers) follower.stored?.(channel.persistedThrough);
     channel.events = channel.events.filter((event) => event.sequence > channel.persistedThrough);
+    channel.bytes = channel.events.reduce((bytes, event) => bytes + Buffer.byteLength(event.data), 0);
   }
 
   close(streamId: string, retentionMs: number): void {

@@ -48,6 +48,12 @@ export interface StreamOptions {
   /** Events read from the store per query when a client catches up. Default 500. */
   readonly historyPageSize?: number;
   /**
+   * Most bytes of event data read from the store per query when a client catches up (at least
+   * one event is read, whatever its size). What a client that stops reading mid-catch-up holds
+   * is about one such page. Default 1 MiB.
+   */
+  readonly historyPageBytes?: number;
+  /**
    * Answers a client's catch-up from the store tier with events of your own (e.g. one
    * aggregated "block" instead of many deltas), as meridian-stream-go's `WithCatchup` did. Each
    * returned event must carry `sequence`: the last stream event it covers, which becomes its id,
@@ -66,6 +72,12 @@ export interface CatchupRequest {
   readonly afterSequence: number;
   /** The store holds events up to this sequence. */
   readonly throughSequence: number;
+  /**
+   * The page bound (`historyPageBytes`, at most `maxClientBacklogBytes`): read about this much (`EventStore.readAfter`'s
+   * `maxBytes`). Returned events past it are not delivered from this answer; the client
+   * continues from the store after the last one that fits.
+   */
+  readonly maxBytes: number;
 }
 
 /** An event of a custom catch-up: `sequence` is the last stream event it stands for. */
@@ -113,6 +125,7 @@ export const DEFAULT_STREAM_OPTIONS = {
   persistEveryEvents: 500,
   persistEveryMs: 1_000,
   historyPageSize: 500,
+  historyPageBytes: 1024 * 1024,
 } as const;
 
 const NUMERIC_OPTIONS = Object.keys(DEFAULT_STREAM_OPTIONS) as (keyof typeof DEFAULT_STREAM_OPTIONS)[];
@@ -141,8 +154,8 @@ export function resolveStreamOptions(...layers: (StreamOptions | undefined)[]): 
   if (typeof merged.persistOnFinish !== 'boolean') {
     throw new InvalidStreamInputError('Option persistOnFinish must be true or false.');
   }
-  if ((merged.historyPageSize as number) < 1) {
-    throw new InvalidStreamInputError('Option historyPageSize must be at least 1.');
+  for (const name of ['historyPageSize', 'historyPageBytes'] as const) {
+    if ((merged[name] as number) < 1) throw new InvalidStreamInputError(`Option ${name} must be at least 1.`);
   }
   if (merged.catchup !== undefined && typeof merged.catchup !== 'function') {
     throw new InvalidStreamInputError('Option catchup must be a function.');
@@ -150,6 +163,15 @@ export function resolveStreamOptions(...layers: (StreamOptions | undefined)[]): 
   const toEvent =
     (merged.toEvent as ((item: unknown) => EventInput) | undefined) ?? ((item: unknown) => ({ data: item }));
   return { ...(merged as Omit<ResolvedStreamOptions, 'eventTypes' | 'toEvent'>), eventTypes, toEvent };
+}
+
+/**
+ * Events read from a bus at a time for a stream: as many of its largest events as its buffer
+ * holds, so that a read in flight never holds more than `bufferMaxBytes` of data.
+ */
+export function eventsPerBusRead(options: ResolvedStreamOptions): number {
+  const fit = Math.floor(options.bufferMaxBytes / Math.max(1, options.maxEventBytes));
+  return Math.max(1, Math.min(500, fit));
 }
 
 function assertCount(name: string, value: unknown): void {

@@ -12,7 +12,8 @@ export interface ReplayBufferLimits {
  * since sequences are contiguous.
  */
 export class ReplayBuffer {
-  private items: StreamEvent[] = [];
+  /** Held events from `head` on; slots before it are emptied as events are dropped. */
+  private items: (StreamEvent | undefined)[] = [];
   /** Bytes appended ever, through each held event (parallel to items). */
   private ends: number[] = [];
   private head = 0;
@@ -46,12 +47,12 @@ export class ReplayBuffer {
 
   /** Sequence of the oldest event held, or the next sequence to come when empty. */
   get firstSequence(): number {
-    return this.size > 0 ? this.items[this.head].sequence : this.evictedThrough + 1;
+    return this.size > 0 ? this.items[this.head]!.sequence : this.evictedThrough + 1;
   }
 
   /** Sequence of the newest event held, or of the last event dropped when empty. */
   get lastSequence(): number {
-    return this.size > 0 ? this.items[this.items.length - 1].sequence : this.evictedThrough;
+    return this.size > 0 ? this.items[this.items.length - 1]!.sequence : this.evictedThrough;
   }
 
   /**
@@ -66,7 +67,7 @@ export class ReplayBuffer {
     this.appendedBytes += event.bytes;
     this.ends.push(this.appendedBytes);
     this.totalBytes += event.bytes;
-    while (this.size > 1 && this.overLimits() && this.canEvict(this.items[this.head].sequence)) {
+    while (this.size > 1 && this.overLimits() && this.canEvict(this.items[this.head]!.sequence)) {
       this.dropOldest();
     }
     return this.overLimits();
@@ -76,7 +77,7 @@ export class ReplayBuffer {
   slice(from: number, to: number): StreamEvent[] {
     const start = this.head + Math.max(0, from - this.firstSequence);
     const end = this.head + Math.min(this.size, to - this.firstSequence + 1);
-    return this.items.slice(start, Math.max(start, end));
+    return this.items.slice(start, Math.max(start, end)) as StreamEvent[];
   }
 
   private overLimits(): boolean {
@@ -115,7 +116,7 @@ export class ReplayBuffer {
   /** Drops every event up to and including `sequence`; returns how many were dropped. */
   dropThrough(sequence: number): number {
     let dropped = 0;
-    while (this.size > 0 && this.items[this.head].sequence <= sequence) {
+    while (this.size > 0 && this.items[this.head]!.sequence <= sequence) {
       this.dropOldest();
       dropped++;
     }
@@ -123,10 +124,12 @@ export class ReplayBuffer {
   }
 
   private dropOldest(): void {
-    const event = this.items[this.head];
+    const event = this.items[this.head]!;
     this.totalBytes -= event.bytes;
     this.evictedThrough = event.sequence;
     this.evictedThroughEnd = this.ends[this.head];
+    // Released now, not at the next compaction: a dropped 1 MiB event must not stay reachable.
+    this.items[this.head] = undefined;
     this.head++;
     // Compact once the dropped prefix dominates, so the arrays do not grow without bound.
     if (this.head >= 1024 && this.head * 2 >= this.items.length) {

@@ -39,14 +39,40 @@ export function formatSseMessage(message: SseMessage): string {
   return `${text}\n`;
 }
 
-/** The frame of a message as bytes; cached for messages that are shared (events, heartbeats). */
+/** HTTP/1.1 chunks around frames (`<size>CRLF<frame>CRLF`), made once per frame. */
+const chunks = new WeakMap<Buffer, Buffer>();
+const CRLF = '\r\n';
+
+/**
+ * The frame of a message as bytes; cached for messages that are shared (events, heartbeats).
+ * It is a view into one allocation that also holds its HTTP/1.1 chunk (see {@link chunkOf}):
+ * an event written to many chunk-encoded responses is held once, not twice.
+ */
 export function frameOf(message: SseMessage): Buffer {
   let frame = frames.get(message);
   if (!frame) {
-    frame = Buffer.from(formatSseMessage(message));
+    const text = formatSseMessage(message);
+    const length = Buffer.byteLength(text);
+    const head = `${length.toString(16)}${CRLF}`;
+    const chunk = Buffer.allocUnsafe(head.length + length + CRLF.length);
+    chunk.write(head, 0, 'latin1');
+    chunk.write(text, head.length);
+    chunk.write(CRLF, head.length + length, 'latin1');
+    frame = chunk.subarray(head.length, head.length + length);
+    chunks.set(frame, chunk);
     frames.set(message, frame);
   }
   return frame;
+}
+
+/** The frame in HTTP/1.1 chunked encoding; shared for frames made by {@link frameOf}. */
+export function chunkOf(frame: Buffer): Buffer {
+  let chunk = chunks.get(frame);
+  if (!chunk) {
+    chunk = Buffer.concat([Buffer.from(`${frame.length.toString(16)}${CRLF}`), frame, Buffer.from(CRLF)]);
+    chunks.set(frame, chunk);
+  }
+  return chunk;
 }
 
 /** The heartbeat frame (`: heartbeat`), shared by every connection. */

@@ -34,6 +34,8 @@ export interface BusFollower {
   stored?(throughSequence: number): void;
   /** How long the bus keeps the stream once a follower had to end it. */
   readonly retentionMs?: number;
+  /** Most events to read from the bus at a time (their data is held until delivered). Default 500. */
+  readonly batchEvents?: number;
 }
 
 /**

@@ -62,8 +62,11 @@ export class StreamClient {
   private closed = false;
   /** The smallest backlog this client has had: how close to live it has ever been. */
   private smallestBacklog = Infinity;
-  /** A page read from the store tier and not yet delivered; bounded by the page size. */
-  private history: readonly StreamEvent[] = [];
+  /**
+   * A page read from the store tier, bounded by `historyPageBytes`; each event is let go once
+   * delivered, so a client that stops reading holds at most the rest of one page.
+   */
+  private history: (StreamEvent | undefined)[] = [];
   private historyIndex = 0;
   private fetching = false;
   private historyReads = 0;
@@ -145,7 +148,8 @@ export class StreamClient {
 
   private nextFromHistory(): StreamEvent | undefined {
     while (this.historyIndex < this.history.length) {
-      const event = this.history[this.historyIndex++];
+      const event = this.history[this.historyIndex]!;
+      this.history[this.historyIndex++] = undefined;
       if (event.sequence > this.cursor) return event;
     }
     this.history = [];
@@ -166,7 +170,7 @@ export class StreamClient {
           this.close('slow');
           return;
         }
-        this.history = page.events;
+        this.history = [...page.events];
         this.historyIndex = 0;
         this.pump();
       },

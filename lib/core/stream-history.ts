@@ -21,14 +21,18 @@ export class StreamHistory {
 
   /** Events after `afterSequence`, up to what is stored through `throughSequence`. */
   async read(afterSequence: number, throughSequence: number, first: boolean): Promise<HistoryPage> {
+    // A page is what a client that stops reading holds: never more than it may fall behind.
+    const maxBytes = Math.min(this.options.historyPageBytes, this.options.maxClientBacklogBytes);
     try {
       if (first && this.options.catchup) {
-        const request = { streamId: this.streamId, epoch: this.epoch, afterSequence, throughSequence };
-        const events = (await this.options.catchup(request)).map((event) => this.fromCatchup(event));
+        const request = { streamId: this.streamId, epoch: this.epoch, afterSequence, throughSequence, maxBytes };
+        const answer = await this.options.catchup(request);
+        const events = withinBytes(answer, maxBytes, (event) => this.fromCatchup(event));
         if (events.length > 0) return { events, aggregated: true };
       }
-      const stored = await this.store.readAfter(this.streamId, afterSequence, this.options.historyPageSize);
-      return { events: stored.map((event) => restoreEvent(event, this.epoch)), aggregated: false };
+      const { historyPageSize } = this.options;
+      const stored = await this.store.readAfter(this.streamId, afterSequence, historyPageSize, maxBytes);
+      return { events: withinBytes(stored, maxBytes, (event) => restoreEvent(event, this.epoch)), aggregated: false };
     } catch (error) {
       this.logger.error(
         `Stream ${this.streamId}: reading events after ${afterSequence} from the store failed; the client is disconnected and resumes when it reconnects. ${String(error)}`,
@@ -43,4 +47,20 @@ export class StreamHistory {
     assertSseField('type', type);
     return restoreEvent({ sequence: event.sequence, type, data: serializeData(event.data) }, this.epoch);
   }
+}
+
+/**
+ * The leading events whose data fits in `maxBytes` (always the first): what a client keeps of a
+ * page, whatever a store or catch-up function returned.
+ */
+function withinBytes<T>(items: readonly T[], maxBytes: number, toEvent: (item: T) => StreamEvent): StreamEvent[] {
+  const events: StreamEvent[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const event = toEvent(item);
+    if (events.length > 0 && bytes + event.bytes > maxBytes) break;
+    events.push(event);
+    bytes += event.bytes;
+  }
+  return events;
 }

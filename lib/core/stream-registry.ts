@@ -11,7 +11,7 @@ import type { EventStore } from './event-store.js';
 import { parseEventId } from './event-id.js';
 import type { StreamBus } from './stream-bus.js';
 import { SILENT_LOGGER, type StreamLogger } from './logger.js';
-import { resolveStreamOptions, type ResolvedStreamOptions, type StreamOptions } from './options.js';
+import { eventsPerBusRead, resolveStreamOptions, type ResolvedStreamOptions, type StreamOptions } from './options.js';
 import type { StreamProducer } from './producer.js';
 import type { ClientEndReason } from './stream-client.js';
 import type { SseMessage, StreamState } from './stream-event.js';
@@ -417,12 +417,14 @@ export class StreamRegistry {
       startAfter,
       persistedThrough: info.persistedThrough,
     };
-    const stream = new ResumableStream(id, resolveStreamOptions(this.defaults), this.hooks, origin);
-    // Filled with what the bus holds before anyone attaches, then fed live.
+    const options = resolveStreamOptions(this.defaults);
+    const stream = new ResumableStream(id, options, this.hooks, origin);
+    // Filled with what the bus holds before anyone attaches, then fed live; pages bounded in bytes.
+    const pageEvents = eventsPerBusRead(options);
     for (let after = startAfter; !stream.isFinished;) {
-      const page = await bus.read(id, after, 1_000);
+      const page = await bus.read(id, after, pageEvents);
       page.forEach((event) => stream.ingest(event));
-      if (page.length < 1_000) break;
+      if (page.length < pageEvents) break;
       after = page.at(-1)!.sequence;
     }
     const existing = this.streams.get(id);

@@ -13,7 +13,7 @@ import { formatEventId, newEpoch, parseEventId } from './event-id.js';
 import { HeartbeatTicker, type HeartbeatListener } from './heartbeat.js';
 import type { StreamLogger } from './logger.js';
 import { observeStream, type ObserveOptions } from './observe-stream.js';
-import type { ResolvedStreamOptions } from './options.js';
+import { eventsPerBusRead, type ResolvedStreamOptions } from './options.js';
 import { catchupTier, preambleFor, resolveResume, type ResumeContext, type ResumePoint } from './resume.js';
 import type { CatchupTier } from './stream-metrics.js';
 import { runProducer, type StreamProducer } from './producer.js';
@@ -480,6 +480,7 @@ export class ResumableStream {
       gap: (after: number, next: number) => this.skipTo(after, next),
       stored: (through: number) => this.storedThrough(through),
       retentionMs: this.options.retentionMs,
+      batchEvents: eventsPerBusRead(this.options),
     };
     this.unfollow = bus.follow(this.id, this.sequence, follower, lost);
   }

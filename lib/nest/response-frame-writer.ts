@@ -1,5 +1,5 @@
 import type { FrameWriter } from '../core/flow-control.js';
-import { joinFrames } from '../core/sse-frame.js';
+import { chunkOf, joinFrames } from '../core/sse-frame.js';
 
 /** The connection under a response, as far as the direct path writes to it. */
 export interface FrameSocket {
@@ -24,18 +24,6 @@ export interface FrameResponse {
   write(chunk: Buffer): boolean;
 }
 
-/** Frames in HTTP/1.1 chunked encoding (`<size>CRLF<frame>CRLF`), made once per frame. */
-const chunks = new WeakMap<Buffer, Buffer>();
-const CRLF = Buffer.from('\r\n');
-
-function chunkOf(frame: Buffer): Buffer {
-  let chunk = chunks.get(frame);
-  if (!chunk) {
-    chunk = Buffer.concat([Buffer.from(`${frame.length.toString(16)}\r\n`), frame, CRLF]);
-    chunks.set(frame, chunk);
-  }
-  return chunk;
-}
 
 /**
  * Sends bytes of the body. When Node.js chunk-encodes the response and the response owns its

@@ -167,6 +167,8 @@ export class RedisStreamBus implements StreamBus {
     };
     this.followers.add(stop);
     const keys = this.keys(streamId);
+    // A reply's data is held until delivered: the follower bounds how many events it may hold.
+    const batchEvents = Math.max(1, follower.batchEvents ?? 500);
     void (async () => {
       let last = afterSequence;
       let leaseMissingSince: number | undefined;
@@ -174,7 +176,7 @@ export class RedisStreamBus implements StreamBus {
         try {
           const reply = (await connection.xread(
             'COUNT',
-            500,
+            batchEvents,
             'BLOCK',
             this.blockMs,
             'STREAMS',

@@ -31,11 +31,6 @@ export class StoreSequenceError extends Error {
   }
 }
 
-/**
- * The event store on a TypeORM `DataSource` (PostgreSQL, SQLite through better-sqlite3, or any
- * database TypeORM supports). The DataSource needs `meridianStreamEntities` among its entities
- * and the tables from `meridianStreamMigrations`.
- */
 /** TypeORM drivers that run every query on one connection. */
 const SINGLE_CONNECTION_DRIVERS = new Set<string>([
   'better-sqlite3',
@@ -48,6 +43,22 @@ const SINGLE_CONNECTION_DRIVERS = new Set<string>([
   'react-native',
 ]);
 
+/** The SQL for the size in bytes of a text column, by TypeORM driver (characters where unknown). */
+function byteLength(driver: string, column: string): string {
+  if (driver === 'postgres' || driver === 'cockroachdb' || driver === 'aurora-postgres')
+    return `octet_length(${column})`;
+  if (SINGLE_CONNECTION_DRIVERS.has(driver)) return `length(CAST(${column} AS BLOB))`;
+  if (driver === 'mysql' || driver === 'mariadb' || driver === 'aurora-mysql') return `LENGTH(${column})`;
+  if (driver === 'mssql') return `DATALENGTH(${column})`;
+  if (driver === 'oracle') return `LENGTHB(${column})`;
+  return `LENGTH(${column})`;
+}
+
+/**
+ * The event store on a TypeORM `DataSource` (PostgreSQL, SQLite through better-sqlite3, or any
+ * database TypeORM supports). The DataSource needs `meridianStreamEntities` among its entities
+ * and the tables from `meridianStreamMigrations`.
+ */
 export class TypeOrmEventStore implements EventStore {
   /** Transactions of this store, one after the other, on drivers with a single connection. */
   private transactions: Promise<unknown> = Promise.resolve();
@@ -90,16 +101,33 @@ export class TypeOrmEventStore implements EventStore {
     });
   }
 
-  async readAfter(streamId: string, afterSequence: number, limit: number): Promise<StoredEvent[]> {
-    const rows = await this.dataSource
+  async readAfter(streamId: string, afterSequence: number, limit: number, maxBytes?: number): Promise<StoredEvent[]> {
+    const page = this.dataSource
       .getRepository(StreamEventEntity)
       .createQueryBuilder('event')
       .where('event.streamId = :streamId', { streamId })
       .andWhere('event.sequence > :afterSequence', { afterSequence })
       .orderBy('event.sequence', 'ASC')
-      .limit(limit)
-      .getMany();
-    return rows.map((row) => ({ sequence: row.sequence, type: row.type, data: decodeData(row.data) }));
+      .limit(limit);
+    if (maxBytes === undefined) {
+      const rows = await page.getMany();
+      return rows.map((row) => ({ sequence: row.sequence, type: row.type, data: decodeData(row.data) }));
+    }
+    // The running total of the page's bytes, in the database: rows past `maxBytes` never leave it.
+    const size = byteLength(this.dataSource.options.type, 'event.data');
+    page
+      .select(['event.sequence AS sequence', 'event.type AS type', 'event.data AS data'])
+      .addSelect(`SUM(${size}) OVER (ORDER BY event.sequence)`, 'through_bytes')
+      .addSelect(size, 'own_bytes');
+    const rows: { sequence: string | number; type: string; data: string }[] = await this.dataSource
+      .createQueryBuilder()
+      .select(['page.sequence AS sequence', 'page.type AS type', 'page.data AS data'])
+      .from(`(${page.getQuery()})`, 'page')
+      .where('(page.through_bytes <= :maxBytes OR page.through_bytes = page.own_bytes)', { maxBytes })
+      .orderBy('page.sequence', 'ASC')
+      .setParameters(page.getParameters())
+      .getRawMany();
+    return rows.map((row) => ({ sequence: Number(row.sequence), type: row.type, data: decodeData(row.data) }));
   }
 
   async loadMeta(streamId: string): Promise<StoredStreamMeta | undefined> {

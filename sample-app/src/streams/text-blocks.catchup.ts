@@ -10,8 +10,9 @@ const DELTAS_PER_BLOCK = 200;
  * the final event) arrives as it was sent.
  */
 export function textBlocksCatchup(store: EventStore): CatchupFunction {
-  return async ({ streamId, afterSequence, throughSequence }) => {
-    const stored = await store.readAfter(streamId, afterSequence, Math.min(throughSequence - afterSequence, 5_000));
+  return async ({ streamId, afterSequence, throughSequence, maxBytes }) => {
+    const limit = Math.min(throughSequence - afterSequence, 5_000);
+    const stored = await store.readAfter(streamId, afterSequence, limit, maxBytes);
     const firstOther = stored.findIndex((event) => event.type !== 'text_delta');
     const deltas = firstOther === -1 ? stored : stored.slice(0, firstOther);
     const blocks = [];

@@ -1,0 +1,206 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { describe, expect, test } from '@jest/globals';
+import { InProcessStreamBus } from '../../lib/core/in-process-bus.js';
+import type { EventStore, StoredEvent, StoredStreamMeta } from '../../lib/core/event-store.js';
+import { ReplayBuffer } from '../../lib/core/replay-buffer.js';
+import { chunkOf, frameOf } from '../../lib/core/sse-frame.js';
+import type { StreamClient } from '../../lib/core/stream-client.js';
+import type { StreamEvent } from '../../lib/core/stream-event.js';
+import { StreamRegistry } from '../../lib/core/stream-registry.js';
+import { responseFrameWriter } from '../../lib/nest/response-frame-writer.js';
+import {
+  directResponseFlowControl,
+  DIRECT_HIGH_WATER_BYTES,
+  responseFlowControl,
+  type DirectRawResponse,
+} from '../../lib/nest/stream-flow.interceptor.js';
+import { range } from './helpers.js';
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+/** Whether each object is still reachable once a turn has passed (WeakRefs hold through a turn) and garbage is collected. */
+async function stillReachable(refs: WeakRef<object>[]): Promise<boolean[]> {
+  await nextTurn();
+  gc();
+  return refs.map((ref) => ref.deref() !== undefined);
+}
+
+function event(sequence: number, bytes = 1): StreamEvent {
+  return { id: `e-${sequence}`, type: 'message', data: 'x'.repeat(bytes), sequence, epoch: 'e', bytes };
+}
+
+/** A store in memory that answers `limit` events and ignores `maxBytes`, as a custom store may. */
+function carelessStore() {
+  const events: StoredEvent[] = [];
+  let meta: StoredStreamMeta | undefined;
+  const reads: { after: number; maxBytes: number | undefined }[] = [];
+  const store: EventStore = {
+    append: async (written, added) => {
+      meta = written;
+      events.push(...added.map(({ sequence, type, data }) => ({ sequence, type, data })));
+    },
+    readAfter: async (_id, after, limit, maxBytes) => {
+      reads.push({ after, maxBytes });
+      return events.filter((stored) => stored.sequence > after).slice(0, limit);
+    },
+    loadMeta: async () => meta,
+  };
+  return { store, reads };
+}
+
+/** An HTTP response whose client never reads: it takes every write and never drains. */
+function stalledResponse() {
+  const response = {
+    headersSent: true,
+    destroyed: false,
+    writableEnded: false,
+    writableLength: 0,
+    get writableNeedDrain() {
+      return response.writableLength > 16 * 1024;
+    },
+    socket: null,
+    write(chunk: Buffer) {
+      response.writableLength += chunk.length;
+      return !response.writableNeedDrain;
+    },
+    once: () => response,
+    off: () => response,
+    destroy: () => void (response.destroyed = true),
+  };
+  return response;
+}
+
+describe('Memory held for events is bounded and released', () => {
+  test("an event's frame and its HTTP/1.1 chunk are one allocation, not two copies", () => {
+    const big = event(1, 100_000);
+    const frame = frameOf(big);
+    const chunk = chunkOf(frame);
+    expect(chunk.toString()).toBe(`${frame.length.toString(16)}\r\n${frame.toString()}\r\n`);
+    expect(chunk.buffer).toBe(frame.buffer);
+    expect(chunk.byteLength).toBe(frame.byteLength + frame.length.toString(16).length + 4);
+  });
+
+  test('a client that stops reading on the direct path is handed at most the high-water mark plus two events', async () => {
+    const stream = new StreamRegistry({ heartbeatMs: 0 }).create();
+    const response = stalledResponse();
+    const flowControl = directResponseFlowControl(
+      response as unknown as DirectRawResponse,
+      responseFrameWriter(response as unknown as DirectRawResponse),
+    );
+    stream.observe(undefined, { flowControl, heartbeat: false }).subscribe();
+    for (let index = 0; index < 200; index++) stream.send({ data: 'd'.repeat(10_000) });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    for (let index = 0; index < 200; index++) stream.send({ data: 'd'.repeat(10_000) });
+    await nextTurn();
+    expect(response.writableLength).toBeGreaterThan(0);
+    // One event framed before the response opened, then events until the high-water mark is passed.
+    expect(response.writableLength).toBeLessThanOrEqual(DIRECT_HIGH_WATER_BYTES + 2 * 10_100);
+  });
+
+  test('a client that stops reading on the Nest pipeline is handed at most 64 KiB plus one event', async () => {
+    const stream = new StreamRegistry({ heartbeatMs: 0 }).create();
+    const response = stalledResponse();
+    response.writableLength = 20_000;
+    let emitted = 0;
+    const flowControl = responseFlowControl(response);
+    stream.observe(undefined, { flowControl, heartbeat: false }).subscribe(() => emitted++);
+    for (let index = 0; index < 400; index++) stream.send({ data: 'd'.repeat(10_000) });
+    await nextTurn();
+    expect(emitted).toBeGreaterThan(0);
+    expect(emitted * 10_000).toBeLessThanOrEqual(64 * 1024 + 10_000);
+  });
+
+  test('an event dropped from the replay buffer (by its limits or once stored) is released at once', async () => {
+    const buffer = new ReplayBuffer({ maxEvents: 3, maxBytes: 1_000_000 });
+    const refs = range(1, 10).map((sequence) => {
+      const appended = event(sequence, 10);
+      buffer.append(appended);
+      return new WeakRef(appended);
+    });
+    buffer.dropThrough(8);
+    expect(buffer.size).toBe(2);
+    expect(await stillReachable(refs)).toEqual([...Array(8).fill(false), true, true]);
+  });
+
+  test('a catch-up page keeps only historyPageBytes of what a store answers, and each event is let go once delivered', async () => {
+    const { store, reads } = carelessStore();
+    const registry = new StreamRegistry({
+      store,
+      heartbeatMs: 0,
+      persistEveryEvents: 0,
+      persistEveryMs: 0,
+      historyPageBytes: 250_000,
+    });
+    const stream = registry.create();
+    for (let index = 0; index < 10; index++) stream.send({ data: 'y'.repeat(100_000) });
+    stream.complete();
+    await stream.persistAndClear();
+    expect(stream.buffered.events).toBe(0);
+
+    const delivered: WeakRef<object>[] = [];
+    const sequences: number[] = [];
+    let accept = false;
+    const sink = {
+      write: (written: StreamEvent) => {
+        delivered.push(new WeakRef(written));
+        sequences.push(written.sequence);
+        return accept;
+      },
+      end: () => undefined,
+    };
+    const client: StreamClient = stream.attach(sink);
+    await nextTurn();
+    // Paused after its first event: it holds one page of two events (not the ten the store sent).
+    expect(sequences).toEqual([1]);
+    expect(reads).toEqual([{ after: 0, maxBytes: 250_000 }]);
+    expect(await stillReachable(delivered)).toEqual([false]);
+
+    accept = true;
+    client.resume();
+    await nextTurn();
+    await nextTurn();
+    expect(sequences).toEqual(range(1, 11));
+    expect(reads.map((read) => read.after)).toEqual([0, 2, 4, 6, 8]);
+    await registry.shutdown(0);
+  });
+
+  test('a page is never larger than maxClientBacklogBytes, what a client may fall behind', async () => {
+    const { store, reads } = carelessStore();
+    const registry = new StreamRegistry({ store, heartbeatMs: 0, maxClientBacklogBytes: 100_000 });
+    const stream = registry.create();
+    stream.send({ data: 'z' });
+    stream.complete();
+    await stream.persistAndClear();
+    stream.attach({ write: () => true, end: () => undefined });
+    await nextTurn();
+    expect(reads[0]).toEqual({ after: 0, maxBytes: 100_000 });
+  });
+
+  test('the in-process bus keeps at most maxBytes of unstored events per stream', async () => {
+    const bus = new InProcessStreamBus({ maxBytes: 1_000 });
+    await bus.open('s', 'e', false);
+    for (const sequence of range(1, 20)) bus.publish('s', event(sequence, 100));
+    expect((await bus.read('s', 0, 100)).map((read) => read.sequence)).toEqual(range(11, 20));
+  });
+
+  test('a stream followed from a bus is filled in reads of at most bufferMaxBytes of its largest events', async () => {
+    const bus = new InProcessStreamBus();
+    const limits: number[] = [];
+    const read = bus.read.bind(bus);
+    bus.read = (id, after, limit) => {
+      limits.push(limit);
+      return read(id, after, limit);
+    };
+    const options = { bus, heartbeatMs: 0, bufferMaxBytes: 4 * 1024 * 1024, maxEventBytes: 1024 * 1024 };
+    const producer = new StreamRegistry(options).create();
+    await producer.whenShared();
+    for (let index = 0; index < 10; index++) producer.send({ data: index });
+    const follower = await new StreamRegistry(options).locate(producer.id);
+    expect(follower?.lastSequence).toBe(10);
+    expect(limits.length).toBeGreaterThan(1);
+    expect(Math.max(...limits.slice(1))).toBe(4);
+  });
+});
