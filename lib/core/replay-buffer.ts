@@ -67,6 +67,15 @@ export class ReplayBuffer {
     this.appendedBytes += event.bytes;
     this.ends.push(this.appendedBytes);
     this.totalBytes += event.bytes;
+    return this.trim();
+  }
+
+  /**
+   * Drops the oldest events while the limits are exceeded and they may leave memory (the newest
+   * always stays). Returns true when the limits are still exceeded. Called after each append, and
+   * after a store write, which may let events go that could not go when they were appended.
+   */
+  trim(): boolean {
     while (this.size > 1 && this.overLimits() && this.canEvict(this.items[this.head]!.sequence)) {
       this.dropOldest();
     }

@@ -72,6 +72,8 @@ export class StreamClient {
   private historyReads = 0;
   /** Bytes ever sent through the cursor, when known; stays exact while the client is stalled. */
   private cursorEnd: number | undefined;
+  /** The stream's `sentBytes` when the client last paused: how much it has missed since. */
+  private sentBytesAtPause = 0;
 
   /** @internal Made by `ResumableStream.attach()`. */
   constructor(
@@ -119,7 +121,10 @@ export class StreamClient {
         }
         this.cursor = event.sequence;
         this.cursorEnd = this.source.endOffset(event.sequence);
-        if (!this.sink.write(event)) this.paused = true;
+        if (!this.sink.write(event)) {
+          this.paused = true;
+          this.sentBytesAtPause = this.source.sentBytes;
+        }
       }
     } finally {
       this.pumping = false;
@@ -201,13 +206,16 @@ export class StreamClient {
    * Cut when the next event it needs is gone, or when it has fallen `maxBacklogBytes` further
    * behind than it has ever been. A late joiner's catch-up from history starts far behind and
    * only shrinks, so it never counts against it; a client that keeps losing ground does, also
-   * once what it lacks has moved to the store.
+   * once what it lacks has moved to the store, and so does one that stops reading mid-catch-up
+   * while that much is sent.
    */
   private cutIfTooFarBehind(): void {
     const backlog = this.backlog();
     const nextNeeded = this.cursor < this.source.lastSequence ? this.cursor + 1 : undefined;
     const nextNeededGone =
       nextNeeded !== undefined && !this.source.eventAt(nextNeeded) && !this.source.canReadHistory(this.cursor);
-    if (nextNeededGone || backlog.bytes - this.smallestBacklog > this.maxBacklogBytes) this.close('slow');
+    // Mid-catch-up (behind the buffer) there is no exact backlog: count what it missed since it stopped.
+    const missed = backlog.exact ? backlog.bytes - this.smallestBacklog : this.source.sentBytes - this.sentBytesAtPause;
+    if (nextNeededGone || missed > this.maxBacklogBytes) this.close('slow');
   }
 }

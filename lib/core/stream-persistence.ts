@@ -26,6 +26,8 @@ export interface PersistableStream {
   eventsBetween(fromSequence: number, toSequence: number): StreamEvent[];
   /** Drops buffered events through this sequence. */
   dropThrough(sequence: number): number;
+  /** Drops the oldest buffered events while the buffer is over its limits and they are stored. */
+  trimToLimits(): void;
 }
 
 /** What one persist call did. */
@@ -210,6 +212,8 @@ export class StreamPersistence {
       }
       this.stored = Math.max(this.stored, watermark);
       if (!writer) this.onPersisted?.(this.stored);
+      // Events held past the limits only because they were not stored yet may go now.
+      if (store && !writer) this.stream.trimToLimits();
     }
     const cleared = clear ? this.stream.dropThrough(this.stored) : 0;
     return { persisted: events.length, cleared, persistedThrough: this.stored };

@@ -130,6 +130,7 @@ export class ResumableStream {
         meta: () => this.meta(),
         eventsBetween: (from, to) => this.buffer.slice(from, to),
         dropThrough: (sequence) => this.buffer.dropThrough(sequence),
+        trimToLimits: () => this.buffer.trim(),
       },
       hooks.store,
       { everyEvents: options.persistEveryEvents, everyMs: options.persistEveryMs, onFinish: options.persistOnFinish },

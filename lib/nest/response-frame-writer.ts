@@ -24,7 +24,6 @@ export interface FrameResponse {
   write(chunk: Buffer): boolean;
 }
 
-
 /**
  * Sends bytes of the body. When Node.js chunk-encodes the response and the response owns its
  * connection, the chunk (framed once, shared by every client) goes straight to the socket: one

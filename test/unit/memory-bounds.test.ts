@@ -125,6 +125,36 @@ describe('Memory held for events is bounded and released', () => {
     expect(await stillReachable(refs)).toEqual([...Array(8).fill(false), true, true]);
   });
 
+  test('events held past the buffer limits while their store write ran leave memory once it is done', async () => {
+    const { store } = carelessStore();
+    let release: () => void = () => undefined;
+    const slow: EventStore = {
+      ...store,
+      append: async (meta, events) => {
+        await new Promise<void>((resolve) => (release = resolve));
+        await store.append(meta, events);
+      },
+    };
+    const registry = new StreamRegistry({
+      store: slow,
+      heartbeatMs: 0,
+      persistEveryEvents: 0,
+      persistEveryMs: 0,
+      bufferMaxBytes: 300_000,
+    });
+    const stream = registry.create();
+    // None of them is stored yet, so none may leave memory: the buffer exceeds its limit.
+    for (let index = 0; index < 20; index++) stream.send({ data: 'b'.repeat(100_000) });
+    stream.complete();
+    expect(stream.buffered.bytes).toBeGreaterThan(1_000_000);
+    while (stream.persistedThrough < stream.lastSequence) {
+      release();
+      await nextTurn();
+    }
+    expect(stream.buffered.bytes).toBeLessThanOrEqual(300_000);
+    await registry.shutdown(0);
+  });
+
   test('a catch-up page keeps only historyPageBytes of what a store answers, and each event is let go once delivered', async () => {
     const { store, reads } = carelessStore();
     const registry = new StreamRegistry({
@@ -164,6 +194,37 @@ describe('Memory held for events is bounded and released', () => {
     await nextTurn();
     expect(sequences).toEqual(range(1, 11));
     expect(reads.map((read) => read.after)).toEqual([0, 2, 4, 6, 8]);
+    await registry.shutdown(0);
+  });
+
+  test('a client that stops reading mid-catch-up is cut once maxClientBacklogBytes more is sent, and resumes where it was', async () => {
+    const { store } = carelessStore();
+    const registry = new StreamRegistry({
+      store,
+      heartbeatMs: 0,
+      persistEveryEvents: 0,
+      persistEveryMs: 0,
+      maxClientBacklogBytes: 50_000,
+    });
+    const stream = registry.create();
+    for (let index = 0; index < 5; index++) stream.send({ data: 'c'.repeat(10_000) });
+    await stream.persistAndClear();
+    const sequences: number[] = [];
+    const ends: string[] = [];
+    stream.attach({ write: (written) => (sequences.push(written.sequence), false), end: (why) => ends.push(why) });
+    await nextTurn();
+    expect(sequences).toEqual([1]);
+    for (let index = 0; index < 4; index++) stream.send({ data: 'l'.repeat(10_000) });
+    expect(ends).toEqual([]);
+    for (let index = 0; index < 2; index++) stream.send({ data: 'l'.repeat(10_000) });
+    expect(ends).toEqual(['slow']);
+    const resumed: number[] = [];
+    stream.attach(
+      { write: (written) => (resumed.push(written.sequence), true), end: () => undefined },
+      `${stream.epoch}-1`,
+    );
+    await nextTurn();
+    expect(resumed).toEqual(range(2, 11));
     await registry.shutdown(0);
   });
 
