@@ -1,0 +1,4 @@
+import { bigEventsSuite } from './memory-cases.js';
+
+// Issue 20, case 1 (dropped events stay in memory), on Express: see memory-cases.ts.
+bigEventsSuite('express');

@@ -1,0 +1,4 @@
+import { stalledReadersSuite } from './memory-cases.js';
+
+// Issue 20, case 2 (stalled catch-up readers hold whole pages), on Express: see memory-cases.ts.
+stalledReadersSuite('express');
