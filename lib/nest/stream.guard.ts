@@ -1,28 +1,11 @@
-import {
-  HttpException,
-  HttpStatus,
-  Injectable,
-  type CanActivate,
-  type ExecutionContext,
-  type Type,
-} from '@nestjs/common';
+import { Injectable, type CanActivate, type ExecutionContext, type Type } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { StreamNotFoundError } from '../core/errors.js';
+import { StreamFullyDeliveredError, StreamNotFoundError } from '../core/errors.js';
 import { StreamRegistry } from '../core/stream-registry.js';
 import type { ResumableStream } from '../core/stream.js';
 import { readLastEventIdOnce } from './last-event-id.js';
 import { SseConnectionTracker } from './sse-connection-tracker.js';
 import { DEFAULT_STREAM_ID_PARAM, STREAM_ID_PARAM_METADATA } from './streaming.constants.js';
-
-/**
- * Answered (204 No Content) to a client that has already received the final event of a finished
- * stream: the SSE spec's way to tell EventSource to stop reconnecting.
- */
-export class StreamFullyDeliveredException extends HttpException {
-  constructor() {
-    super('The stream has finished and this client has received all of it.', HttpStatus.NO_CONTENT);
-  }
-}
 
 interface GuardedRequest {
   params?: Record<string, string>;
@@ -83,7 +66,7 @@ export class StreamGuard implements CanActivate {
     // Without an id there is nothing to refuse: a new client starts from the first event.
     if (lastEventId) {
       stream.resolveResume(lastEventId);
-      if (stream.isFullySeenBy(lastEventId)) throw new StreamFullyDeliveredException();
+      if (stream.isFullySeenBy(lastEventId)) throw new StreamFullyDeliveredError(stream.id);
     }
     stream.assertClientCapacity();
     this.connections.track(response);

@@ -9,7 +9,7 @@
  *
  * @module nestjs-meridian-stream/redis
  */
-import { loadWithOptionalPeer } from '../core/optional-peer.js';
+import { loadWithOptionalPeer } from '../packaging/optional-peer.js';
 import type * as Implementation from './redis-stream-bus.js';
 
 const redis = await loadWithOptionalPeer(

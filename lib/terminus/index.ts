@@ -4,7 +4,7 @@
  *
  * @module nestjs-meridian-stream/terminus
  */
-import { loadWithOptionalPeer } from '../core/optional-peer.js';
+import { loadWithOptionalPeer } from '../packaging/optional-peer.js';
 import type * as Implementation from './streaming-health.indicator.js';
 
 // Loaded only once the optional peer is known to be installed, so that a missing one gives an

@@ -9,7 +9,7 @@
  *
  * @module nestjs-meridian-stream/typeorm
  */
-import { loadWithOptionalPeer } from '../core/optional-peer.js';
+import { loadWithOptionalPeer } from '../packaging/optional-peer.js';
 import type * as Store from './typeorm-event-store.js';
 import type * as Migration from './migration.js';
 

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { Controller, Get, HttpCode, Module, Param, Req, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { readLastEventId } from '../../lib/index.js';
+import { readLastEventId } from '../../lib/nest/last-event-id.js';
 import {
   checkCoverage,
   forAllAsync,

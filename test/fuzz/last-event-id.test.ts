@@ -1,13 +1,11 @@
 import { describe, test } from '@jest/globals';
+import { formatEventId, MAX_EVENT_ID_LENGTH, parseEventId } from '../../lib/core/event-id.js';
+import { formatSseMessage } from '../../lib/core/sse-frame.js';
+import { readLastEventId } from '../../lib/nest/last-event-id.js';
 import {
-  formatEventId,
-  formatSseMessage,
   InvalidEventIdError,
   isStreamEvent,
-  MAX_EVENT_ID_LENGTH,
   MeridianStreamError,
-  parseEventId,
-  readLastEventId,
   StreamFullyDeliveredError,
   StreamNotFoundError,
   StreamRegistry,

@@ -1,15 +1,15 @@
 import { describe, expect, test } from '@jest/globals';
 import { SseStream } from '@nestjs/core/router/sse-stream.js';
 import type { MessageEvent } from '@nestjs/common';
+import type { FlowControl } from '../../lib/core/flow-control.js';
+import { formatSseMessage } from '../../lib/core/sse-frame.js';
 import {
   EventTooLargeError,
-  formatSseMessage,
   InvalidStreamInputError,
   MeridianStreamError,
   PublicStreamError,
   StreamRegistry,
   type EventInput,
-  type FlowControl,
   type ResumableStream,
   type SseMessage,
 } from '../../lib/index.js';

@@ -1,4 +1,4 @@
-import { DEFAULT_STREAM_OPTIONS } from 'nestjs-meridian-stream';
+import { DEFAULT_STREAM_OPTIONS } from '../../lib/core/options.js';
 import {
   createStream,
   deleteStream,

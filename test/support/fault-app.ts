@@ -8,8 +8,8 @@ import {
   StreamingModule,
   StreamRegistry,
   type StreamingModuleOptions,
-  type StreamLogger,
 } from 'nestjs-meridian-stream';
+import type { StreamLogger } from '../../lib/core/logger.js';
 import { freePort } from './spawned-app.js';
 
 /*

@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
-import { PublicStreamError, type WorkFunction } from 'nestjs-meridian-stream';
+import { PublicStreamError, type StreamProducer } from 'nestjs-meridian-stream';
 import type { CreateStreamRequest } from './create-stream-request.js';
 import { answerFor, tokenize } from './prose.js';
 
@@ -15,7 +15,7 @@ export function demoText(index: number, size: number): string {
  * The sample producer: `events` events of type `text_delta`, data `{ index, text, t }` where `t`
  * is the send time (ms since the epoch, fractional), one every `intervalMs`.
  */
-export function demoProducer(request: CreateStreamRequest): WorkFunction {
+export function demoProducer(request: CreateStreamRequest): StreamProducer {
   return async ({ signal, send }) => {
     if (request.startDelayMs > 0) await sleep(request.startDelayMs, undefined, { signal });
     const tokens = request.prompt === undefined ? undefined : tokenize(answerFor(request.prompt));
