@@ -11,15 +11,11 @@ export type { StreamingModuleOptions } from './nest/interfaces/streaming-module-
 export { ResumableSse, StreamIdParam, type ResumableSseOptions } from './nest/streaming.decorators.js';
 export { LastEventId } from './nest/last-event-id.js';
 export { StreamGuard } from './nest/stream.guard.js';
+export { AdmittedStream } from './nest/stream-admission.js';
 
-export {
-  StreamRegistry,
-  type CreateStreamOptions,
-  type StreamAuthorizer,
-  type StreamRegistryOptions,
-} from './core/stream-registry.js';
+export { StreamRegistry, type CreateStreamOptions, type StreamRegistryOptions } from './core/stream-registry.js';
 export { ResumableStream } from './core/stream.js';
-export type { StreamOptions, CatchupEvent, CatchupFunction, CatchupRequest } from './core/options.js';
+export type { StreamOptions, CatchupEvent, CatchupFunction } from './core/options.js';
 export type { ProducerContext, StreamProducer } from './core/producer.js';
 export {
   isStreamEvent,

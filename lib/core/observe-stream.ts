@@ -1,7 +1,7 @@
 import { Observable, type Subscriber, type Unsubscribable } from 'rxjs';
-import { currentFlowControl, waitUntilWritable, type FlowControl } from './flow-control.js';
+import { waitUntilWritable, type FlowControl } from './flow-control.js';
 import { HEARTBEAT, type HeartbeatListener } from './heartbeat.js';
-import { attachDirectClient } from './observe-direct.js';
+import type { ResumePoint } from './resume.js';
 import type { ClientEndReason, ClientSink, StreamClient } from './stream-client.js';
 import type { SseMessage, StreamEvent } from './stream-event.js';
 
@@ -10,8 +10,8 @@ export interface ObserveOptions {
   /** Merge heartbeat comments into the observable (default true, when the stream's heartbeatMs > 0). */
   readonly heartbeat?: boolean;
   /**
-   * Backpressure of the consumer. Default: the one set by `runWithFlowControl()` (the NestJS
-   * `StreamFlowInterceptor` sets it), else none: everything is emitted as soon as it exists.
+   * Backpressure of the consumer (`@ResumableSse(path, { pipeline: 'nest' })` gives the HTTP
+   * response's). Default none: everything is emitted as soon as it exists.
    */
   readonly flowControl?: FlowControl;
 }
@@ -19,7 +19,7 @@ export interface ObserveOptions {
 /** What the Observable adapter needs from a stream. */
 export interface ObservableSource {
   readonly heartbeatEnabled: boolean;
-  attach(sink: ClientSink, lastEventId?: string | null, preamble?: (message: SseMessage) => void): StreamClient;
+  attach(sink: ClientSink, from: ResumePoint, preamble?: (message: SseMessage) => void): StreamClient;
   addHeartbeat(listener: HeartbeatListener): void;
   removeHeartbeat(listener: HeartbeatListener): void;
 }
@@ -35,16 +35,12 @@ const EVENT_OVERHEAD_BYTES = 64;
  */
 export function observeStream(
   source: ObservableSource,
-  lastEventId: string | null | undefined,
+  point: ResumePoint,
   options: ObserveOptions,
 ): Observable<SseMessage> {
   return new Observable<SseMessage>((subscriber) => {
-    const flow = options.flowControl ?? currentFlowControl();
-    if (flow?.frames) {
-      return attachDirectClient(source, lastEventId, flow, flow.frames, subscriber, options.heartbeat !== false);
-    }
-    const sink = new SubscriberSink(subscriber, flow, source);
-    sink.attach(lastEventId, options.heartbeat !== false);
+    const sink = new SubscriberSink(subscriber, options.flowControl, source);
+    sink.attach(point, options.heartbeat !== false);
     return sink;
   });
 }
@@ -65,9 +61,9 @@ class SubscriberSink implements ClientSink, HeartbeatListener, Unsubscribable {
     private readonly source: ObservableSource,
   ) {}
 
-  attach(lastEventId: string | null | undefined, heartbeat: boolean): void {
+  attach(point: ResumePoint, heartbeat: boolean): void {
     const subscriber = this.subscriber;
-    const client = this.source.attach(this, lastEventId, (message) => subscriber.next(message));
+    const client = this.source.attach(this, point, (message) => subscriber.next(message));
     this.client = client;
     if (client.isClosed || !heartbeat || !this.source.heartbeatEnabled) return;
     this.beating = true;
@@ -75,6 +71,8 @@ class SubscriberSink implements ClientSink, HeartbeatListener, Unsubscribable {
   }
 
   write(event: StreamEvent): boolean {
+    // A subscriber that has left takes nothing more: the client pauses until it is closed.
+    if (this.subscriber.closed) return false;
     this.subscriber.next(event);
     const flow = this.flow;
     if (!flow) return true;

@@ -28,6 +28,13 @@ export interface ResumePoint {
   readonly cursor: number;
   /** Why the client is sent a `reset` first, if it is. */
   readonly reset?: ResetReason;
+  /** The Last-Event-ID the client sent, if any (a reset repeats it). */
+  readonly lastEventId?: string;
+}
+
+/** Whether `from` is a resume point already resolved, rather than a Last-Event-ID still to read. */
+export function isResumePoint(from: unknown): from is ResumePoint {
+  return typeof from === 'object' && from !== null && 'cursor' in from;
 }
 
 /**
@@ -53,7 +60,7 @@ export function resolveResume(context: ResumeContext, lastEventId: string | null
     cursor = context.firstHeldSequence - 1;
     reset ??= 'history_truncated';
   }
-  return { cursor, reset };
+  return lastEventId === undefined || lastEventId === null ? { cursor, reset } : { cursor, reset, lastEventId };
 }
 
 /**
@@ -63,16 +70,12 @@ export function resolveResume(context: ResumeContext, lastEventId: string | null
  * id-only block would only repeat it, at the price of a trip through Nest's `@Sse()` pipeline
  * (a promise and a stream write) for every connection on that path.
  */
-export function preambleFor(
-  context: ResumeContext,
-  point: ResumePoint,
-  lastEventId: string | null | undefined,
-): PositionMessage | ResetMessage | undefined {
+export function preambleFor(context: ResumeContext, point: ResumePoint): PositionMessage | ResetMessage | undefined {
   if (!point.reset && context.retryMs === undefined) return undefined;
   const id = formatEventId(context.epoch, point.cursor);
   const retry = context.retryMs === undefined ? {} : { retry: context.retryMs };
   if (!point.reset) return { id, ...retry };
-  const data = JSON.stringify({ reason: point.reset, lastEventId: lastEventId ?? null, resumesAfter: id });
+  const data = JSON.stringify({ reason: point.reset, lastEventId: point.lastEventId ?? null, resumesAfter: id });
   return { id, type: context.resetType, data, ...retry };
 }
 

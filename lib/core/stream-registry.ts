@@ -16,6 +16,7 @@ import type { StreamProducer } from './producer.js';
 import type { ClientEndReason } from './stream-client.js';
 import type { SseMessage, StreamState } from './stream-event.js';
 import type { ObserveOptions } from './observe-stream.js';
+import type { ResumePoint } from './resume.js';
 import { ResumableStream, type StreamHooks } from './stream.js';
 import { StreamMetrics, type CatchupTier, type LocateSource } from './stream-metrics.js';
 
@@ -58,6 +59,14 @@ export interface CreateStreamOptions extends StreamOptions {
    * when streams outlive their process.
    */
   readonly authorize?: StreamAuthorizer;
+}
+
+/** A client let in: the stream it asked for and where it continues. What `admit()` resolves to. */
+export interface StreamAdmission {
+  /** The stream, in memory now (from here, the store or another instance). */
+  readonly stream: ResumableStream;
+  /** Where the client continues; hand it to `stream.observe()` or `stream.attach()`. */
+  readonly point: ResumePoint;
 }
 
 /**
@@ -128,6 +137,9 @@ export class StreamRegistry {
   private readonly authorize: StreamAuthorizer | undefined;
   private closed = false;
   private warnedNotLocated = false;
+  private warnedNotAdmitted = false;
+  /** Requests `admit()` let in to a stream with `authorize`, for `observe(id, lastEventId, { request })`. */
+  private readonly admitted = new WeakMap<object, StreamAdmission>();
   private readonly maxClients: number;
   private streamsCreated = 0;
   private clients = 0;
@@ -233,6 +245,30 @@ export class StreamRegistry {
   }
 
   /**
+   * Lets a client in, once, before anything is written: finds the stream (memory, bus, store),
+   * asks `authorize`, reads its Last-Event-ID and checks capacity. `StreamGuard` calls it for
+   * every request; the request is then admitted for `observe(id, lastEventId, { request })`.
+   * Answers at once (not a promise) when the stream is in memory and no hook must be asked.
+   * @throws StreamNotFoundError (404) for an unknown stream or a refusal, InvalidEventIdError
+   * (400), StreamFullyDeliveredError (204), StreamLimitError or RegistryClosedError (503).
+   */
+  admit(id: string, lastEventId: string | undefined, request: object): StreamAdmission | Promise<StreamAdmission> {
+    if (this.closed) throw new RegistryClosedError();
+    const held = this.locateInMemory(id, lastEventId);
+    if (held && !this.hasAuthorization(held)) return { stream: held, point: held.admit(lastEventId) };
+    return this.admitLater(id, lastEventId, request);
+  }
+
+  private async admitLater(id: string, lastEventId: string | undefined, request: object): Promise<StreamAdmission> {
+    const stream = await this.locate(id, lastEventId);
+    // A refusal looks exactly like an unknown stream, so ids cannot be probed.
+    if (!stream || !(await this.isAuthorized(request, stream))) throw new StreamNotFoundError(id);
+    const admission = { stream, point: stream.admit(lastEventId) };
+    if (this.hasAuthorization(stream)) this.admitted.set(request, admission);
+    return admission;
+  }
+
+  /**
    * Whether `request` may subscribe to `stream`: the registry's `authorize` and the stream's own
    * (where it was created) must both answer exactly `true`, so a hook that returns a truthy
    * object by mistake lets nobody in. Without hooks, anyone with the id may.
@@ -281,14 +317,27 @@ export class StreamRegistry {
    * @throws StreamNotFoundError (404), InvalidEventIdError (400), StreamFullyDeliveredError (204),
    * StreamLimitError or RegistryClosedError (503).
    */
-  observe(id: string, lastEventId?: string | null, options?: ObserveOptions): Observable<SseMessage> {
+  observe(
+    id: string,
+    lastEventId?: string | null,
+    options: ObserveOptions & { readonly request?: object } = {},
+  ): Observable<SseMessage> {
     if (this.closed) throw new RegistryClosedError();
+    const { request, ...observeOptions } = options;
+    const admitted = request && this.admitted.get(request);
+    if (request) this.admitted.delete(request);
+    if (admitted?.stream.id === id) return admitted.stream.observe(admitted.point, observeOptions);
     const stream = this.streams.get(id);
     if (!stream) {
       this.warnNotLocated(id);
       throw new StreamNotFoundError(id);
     }
-    return stream.observe(lastEventId, options);
+    // Secure by default: with authorize, only a request StreamGuard let in may subscribe.
+    if (this.hasAuthorization(stream)) {
+      this.warnNotAdmitted(id);
+      throw new StreamNotFoundError(id);
+    }
+    return stream.observe(lastEventId, observeOptions);
   }
 
   /** Cancels a stream (final `cancelled` event). @throws StreamNotFoundError (404). */
@@ -380,6 +429,16 @@ export class StreamRegistry {
     this.logger.warn(
       `observe(${JSON.stringify(id.slice(0, 80))}): no such stream in memory, and observe() does not look in the store or on the bus. ` +
         'Put @UseGuards(StreamGuard) on the @Sse() route (or use @ResumableSse()), or await registry.locate(id) first.',
+    );
+  }
+
+  /** Once: `observe()` of a stream with `authorize` for a request that `admit()` did not let in. */
+  private warnNotAdmitted(id: string): void {
+    if (this.warnedNotAdmitted) return;
+    this.warnedNotAdmitted = true;
+    this.logger.warn(
+      `observe(${JSON.stringify(id.slice(0, 80))}): refused (404), as authorize is configured and this request was not let in by StreamGuard. ` +
+        'Use @ResumableSse(), or put @UseGuards(StreamGuard) on the route and pass { request } to observe().',
     );
   }
 

@@ -14,7 +14,14 @@ import { HeartbeatTicker, type HeartbeatListener } from './heartbeat.js';
 import type { StreamLogger } from './logger.js';
 import { observeStream, type ObserveOptions } from './observe-stream.js';
 import { eventsPerBusRead, type ResolvedStreamOptions } from './options.js';
-import { catchupTier, preambleFor, resolveResume, type ResumeContext, type ResumePoint } from './resume.js';
+import {
+  catchupTier,
+  isResumePoint,
+  preambleFor,
+  resolveResume,
+  type ResumeContext,
+  type ResumePoint,
+} from './resume.js';
 import type { CatchupTier } from './stream-metrics.js';
 import { runProducer, type StreamProducer } from './producer.js';
 import { ReplayBuffer } from './replay-buffer.js';
@@ -337,23 +344,35 @@ export class ResumableStream {
   }
 
   /**
-   * Every event after `lastEventId` (from the first when none), then live ones, with no gap and
-   * no duplicate; completes after the final event. Return it from a NestJS `@Sse()` handler.
+   * Decides, before anything is written, whether a client that sent `lastEventId` may connect, and
+   * where it continues: `InvalidEventIdError` (400) for a malformed id or one ahead of the stream,
+   * `StreamFullyDeliveredError` (204) when it already has the final event of a finished stream,
+   * `StreamLimitError` (503) when the stream or the instance is full. `StreamGuard` calls it once
+   * per request; `observe()` and `attach()` take the point it returns.
+   */
+  admit(lastEventId?: string | null): ResumePoint {
+    const point = resolveResume(this.resumeContext, lastEventId);
+    // An empty 200 would make EventSource reconnect for ever; 204 tells it to stop.
+    if (lastEventId && this.isFinished && point.cursor === this.sequence && !point.reset) {
+      throw new StreamFullyDeliveredError(this.id);
+    }
+    this.assertClientCapacity();
+    return point;
+  }
+
+  /**
+   * Every event after `from` (a Last-Event-ID, or the point {@link admit} returned; from the first
+   * event when none), then live ones, with no gap and no duplicate; completes after the final
+   * event. Return it from a NestJS `@Sse()` handler.
    * The first message is a `reset` event when the position cannot be continued seamlessly, else,
    * when `retryMs` is set, an id-only position marker with the `retry:` hint. Throws synchronously
    * (before any header is written): `InvalidEventIdError` (400) for an invalid id,
    * `StreamFullyDeliveredError` (204) when `lastEventId` is the final event of a finished stream,
    * `StreamLimitError` (503) when the stream is full.
    */
-  observe(lastEventId?: string | null, options: ObserveOptions = {}): Observable<SseMessage> {
-    // Only an id can be refused; where the client continues is decided when it subscribes.
-    if (lastEventId) {
-      this.resolveResume(lastEventId);
-      // An empty 200 would make EventSource reconnect for ever; 204 tells it to stop.
-      if (this.isFullySeenBy(lastEventId)) throw new StreamFullyDeliveredError(this.id);
-    }
-    this.assertClientCapacity();
-    return observeStream(this, lastEventId, options);
+  observe(from?: string | null | ResumePoint, options: ObserveOptions = {}): Observable<SseMessage> {
+    const point = isResumePoint(from) ? from : this.admit(from);
+    return observeStream(this, point, options);
   }
 
   /**
@@ -362,13 +381,19 @@ export class ResumableStream {
    * a paused client that falls `maxClientBacklogBytes` behind, or behind the buffer, is cut with
    * reason `slow`. `preamble` receives the reset event or position marker first, when there is one.
    */
-  attach(sink: ClientSink, lastEventId?: string | null, preamble?: (message: SseMessage) => void): StreamClient {
-    this.assertClientCapacity();
+  attach(sink: ClientSink, from?: string | null | ResumePoint, preamble?: (message: SseMessage) => void): StreamClient {
     const context = this.resumeContext;
-    const point = resolveResume(context, lastEventId);
+    // A point was admitted already (capacity included); an id is read now.
+    let point: ResumePoint;
+    if (isResumePoint(from)) {
+      point = from;
+    } else {
+      this.assertClientCapacity();
+      point = resolveResume(context, from);
+    }
     const client = new StreamClient(this.source, point.cursor, sink, this.options.maxClientBacklogBytes);
     this.hooks.onAttach?.(catchupTier(context, point));
-    const first = preambleFor(context, point, lastEventId);
+    const first = preambleFor(context, point);
     if (first) preamble?.(first);
     this.clients.add(client);
     client.pump();

@@ -1,5 +1,6 @@
 import { IncomingMessage } from 'node:http';
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import { admissionOf } from './stream-admission.js';
 import { LAST_EVENT_ID_HEADER, LAST_EVENT_ID_QUERY } from './streaming.constants.js';
 
 interface RequestLike {
@@ -18,32 +19,12 @@ const nodeHeadersGetter = Object.getOwnPropertyDescriptor(IncomingMessage.protot
   ((this: IncomingMessage) => RequestLike['headers']) | undefined;
 
 /**
- * What `StreamGuard` read last, so that `@LastEventId()` does not read the request again. One slot,
- * not a map by request: a guard that decides at once is followed by the handler's parameters
- * within the same run of the microtask queue, before another request is read; when it had to
- * wait, another request may have taken the slot, and the decorator reads its request itself.
- * The decorator empties the slot, so it holds a request only until it is used or replaced.
- */
-const readByGuard: { request: object | undefined; lastEventId: string | undefined } = {
-  request: undefined,
-  lastEventId: undefined,
-};
-
-/**
  * The client's resume position: the `Last-Event-ID` header, else the `lastEventId` query
  * parameter. The header wins when both are present: EventSource sets it on its own reconnects,
  * so it is newer than a query string the page built earlier. Empty means none.
  */
 export function readLastEventId(request: RequestLike): string | undefined {
   return first(headersOf(request)?.[LAST_EVENT_ID_HEADER]) || fromQuery(request) || undefined;
-}
-
-/** {@link readLastEventId}, kept for `@LastEventId()` on the same request. @internal */
-export function readLastEventIdOnce(request: RequestLike): string | undefined {
-  const lastEventId = readLastEventId(request);
-  readByGuard.request = request;
-  readByGuard.lastEventId = lastEventId;
-  return lastEventId;
 }
 
 function headersOf(request: RequestLike): RequestLike['headers'] {
@@ -72,9 +53,9 @@ export const LastEventId = createParamDecorator(lastEventIdOf);
 function lastEventIdOf(_data: unknown, context: ExecutionContext): string | undefined {
   // The request by index: `switchToHttp()` adds three closures to the context on each call.
   const request = context.getArgByIndex<RequestLike>(0);
-  if (readByGuard.request !== request) return readLastEventId(request);
-  readByGuard.request = undefined;
-  return readByGuard.lastEventId;
+  // Read once: where StreamGuard let the client in, it read it already.
+  const admission = admissionOf(request);
+  return admission ? admission.point.lastEventId : readLastEventId(request);
 }
 
 /** Whether a route parameter's factory is `@LastEventId()`'s, as Nest keeps it in the route's metadata. @internal */

@@ -22,8 +22,8 @@ import { NestFactory } from '@nestjs/core';
 import { Observable } from 'rxjs';
 import { DataSource } from 'typeorm';
 import {
-  LastEventId, PublicStreamError, ResumableSse, StreamFlowInterceptor, StreamGuard, StreamingModule, StreamRegistry,
-  type ResumableStream, type SseMessage, type StreamingModuleOptions,
+  AdmittedStream, LastEventId, PublicStreamError, ResumableSse, ResumableStream, StreamGuard, StreamingModule,
+  StreamRegistry, type SseMessage, type StreamingModuleOptions,
 } from 'nestjs-meridian-stream';
 import { TypeOrmEventStore } from 'nestjs-meridian-stream/typeorm';
 import { RedisStreamBus } from 'nestjs-meridian-stream/redis';

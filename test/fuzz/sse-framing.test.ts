@@ -1,7 +1,8 @@
 import { describe, expect, test } from '@jest/globals';
 import { SseStream } from '@nestjs/core/router/sse-stream.js';
 import type { MessageEvent } from '@nestjs/common';
-import type { FlowControl } from '../../lib/core/flow-control.js';
+import type { SseConnection } from '../../lib/http/sse-connection.js';
+import { serveStream } from '../../lib/http/serve-stream.js';
 import { formatSseMessage } from '../../lib/core/sse-frame.js';
 import {
   EventTooLargeError,
@@ -477,27 +478,20 @@ describe('SSE framing fuzz', () => {
 /** Reads a stream through the direct path: frames written straight to a (fake) connection. */
 function readDirect(stream: ResumableStream, lastEventId: string | undefined): Promise<Buffer> {
   const written: Buffer[] = [];
-  const flowControl: FlowControl = {
-    isBackedUp: () => false,
-    onceWritable: (listener) => {
-      const immediate = setImmediate(listener);
-      return () => clearImmediate(immediate);
-    },
-    abort: () => {},
-    frames: {
-      whenOpen: (listener) => {
+  return new Promise((resolve, reject) => {
+    const connection: SseConnection = {
+      open: () => undefined,
+      write: (chunk: Buffer) => void written.push(Buffer.from(chunk)),
+      isBackedUp: () => false,
+      onceWritable: (listener: () => void) => {
         const immediate = setImmediate(listener);
         return () => clearImmediate(immediate);
       },
-      write: (chunk) => void written.push(Buffer.from(chunk)),
-    },
-  };
-  return new Promise((resolve, reject) => {
-    stream.observe(lastEventId, { flowControl }).subscribe({
-      next: (message) => reject(new Error(`the direct path emitted ${show(message)}`)),
-      error: reject,
-      complete: () => resolve(Buffer.concat(written)),
-    });
+      end: () => resolve(Buffer.concat(written)),
+      abort: () => reject(new Error('the direct path cut the client')),
+      onClose: () => undefined,
+    };
+    serveStream(stream, connection, stream.admit(lastEventId), { heartbeat: false });
   });
 }
 

@@ -3,11 +3,11 @@ import net from 'node:net';
 import { Controller, Headers, Inject, Module, Param, Post, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import {
-  LastEventId,
+  AdmittedStream,
   ResumableSse,
+  ResumableStream,
   StreamingModule,
   StreamRegistry,
-  type ResumableStream,
   type StreamingModuleOptions,
 } from 'nestjs-meridian-stream';
 import { openTestDatabase, type TestDatabase } from '../support/databases.js';
@@ -47,8 +47,8 @@ class RoomController {
   }
 
   @ResumableSse(':id')
-  follow(@Param('id') id: string, @LastEventId() lastEventId?: string) {
-    return this.registry.observe(id, lastEventId);
+  follow(@AdmittedStream() stream: ResumableStream): ResumableStream {
+    return stream;
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, jest, test } from '@jest/globals';
-import { runWithFlowControl, type FlowControl } from '../../lib/core/flow-control.js';
+import type { FlowControl } from '../../lib/core/flow-control.js';
 import type { StreamLogger } from '../../lib/core/logger.js';
 import { StreamRegistry } from '../../lib/core/stream-registry.js';
 import { range, record } from './helpers.js';
@@ -109,27 +109,6 @@ describe('observe() with flow control', () => {
     staying.drain();
     expect([client.sequences, client.completed]).toEqual([[1, 2, 3], true]);
     expect(stream.clientCount).toBe(0);
-  });
-
-  test('runWithFlowControl sets the flow of observables subscribed inside it, across awaits', async () => {
-    const registry = new StreamRegistry({ heartbeatMs: 0 });
-    const stream = registry.create();
-    for (let i = 1; i <= 3; i++) stream.send({ data: i });
-    const ambient = fakeFlow(true);
-    const inside = runWithFlowControl(ambient, () => record(stream.observe(undefined, noBeat)));
-    expect(inside.sequences).toEqual([1]);
-    const later = await runWithFlowControl(ambient, async () => {
-      await new Promise((resolve) => setImmediate(resolve));
-      return record(stream.observe(undefined, noBeat));
-    });
-    expect(later.sequences).toEqual([1]);
-    expect(record(stream.observe(undefined, noBeat)).sequences).toEqual([1, 2, 3]);
-    const explicit = fakeFlow(false);
-    const overridden = runWithFlowControl(ambient, () =>
-      record(stream.observe(undefined, { ...noBeat, flowControl: explicit })),
-    );
-    expect(overridden.sequences).toEqual([1, 2, 3]);
-    expect(ambient.waiters.size).toBe(2);
   });
 
   test('a flow control whose onceWritable calls back at once works during the replay', () => {

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -9,13 +10,9 @@ import { chunkOf, frameOf } from '../../lib/core/sse-frame.js';
 import type { StreamClient } from '../../lib/core/stream-client.js';
 import type { StreamEvent } from '../../lib/core/stream-event.js';
 import { StreamRegistry } from '../../lib/core/stream-registry.js';
-import { responseFrameWriter } from '../../lib/nest/response-frame-writer.js';
-import {
-  directResponseFlowControl,
-  DIRECT_HIGH_WATER_BYTES,
-  responseFlowControl,
-  type DirectRawResponse,
-} from '../../lib/nest/stream-flow.interceptor.js';
+import { HIGH_WATER_BYTES, NodeHttpConnection } from '../../lib/http/node-http-connection.js';
+import { serveStream } from '../../lib/http/serve-stream.js';
+import { responseFlowControl } from '../../lib/nest/stream-flow.interceptor.js';
 import { range } from './helpers.js';
 
 v8.setFlagsFromString('--expose-gc');
@@ -61,6 +58,7 @@ function stalledResponse() {
     get writableNeedDrain() {
       return response.writableLength > 16 * 1024;
     },
+    closed: false,
     socket: null,
     write(chunk: Buffer) {
       response.writableLength += chunk.length;
@@ -83,21 +81,18 @@ describe('Memory held for events is bounded and released', () => {
     expect(chunk.byteLength).toBe(frame.byteLength + frame.length.toString(16).length + 4);
   });
 
-  test('a client that stops reading on the direct path is handed at most the high-water mark plus two events', async () => {
+  test('a client that stops reading on the direct path is handed at most the high-water mark plus one event', async () => {
     const stream = new StreamRegistry({ heartbeatMs: 0 }).create();
     const response = stalledResponse();
-    const flowControl = directResponseFlowControl(
-      response as unknown as DirectRawResponse,
-      responseFrameWriter(response as unknown as DirectRawResponse),
-    );
-    stream.observe(undefined, { flowControl, heartbeat: false }).subscribe();
+    const connection = new NodeHttpConnection(response as unknown as ServerResponse);
+    serveStream(stream, connection, stream.admit(undefined), { heartbeat: false });
     for (let index = 0; index < 200; index++) stream.send({ data: 'd'.repeat(10_000) });
     await new Promise((resolve) => setTimeout(resolve, 20));
     for (let index = 0; index < 200; index++) stream.send({ data: 'd'.repeat(10_000) });
     await nextTurn();
     expect(response.writableLength).toBeGreaterThan(0);
-    // One event framed before the response opened, then events until the high-water mark is passed.
-    expect(response.writableLength).toBeLessThanOrEqual(DIRECT_HIGH_WATER_BYTES + 2 * 10_100);
+    // Events until the high-water mark is passed.
+    expect(response.writableLength).toBeLessThanOrEqual(HIGH_WATER_BYTES + 10_100);
   });
 
   test('a client that stops reading on the Nest pipeline is handed at most 64 KiB plus one event', async () => {
@@ -105,7 +100,7 @@ describe('Memory held for events is bounded and released', () => {
     const response = stalledResponse();
     response.writableLength = 20_000;
     let emitted = 0;
-    const flowControl = responseFlowControl(response);
+    const flowControl = responseFlowControl(response as unknown as ServerResponse);
     stream.observe(undefined, { flowControl, heartbeat: false }).subscribe(() => emitted++);
     for (let index = 0; index < 400; index++) stream.send({ data: 'd'.repeat(10_000) });
     await nextTurn();

@@ -1,6 +1,5 @@
 import { Body, Controller, Delete, HttpCode, Param, Post } from '@nestjs/common';
-import type { Observable } from 'rxjs';
-import { LastEventId, ResumableSse, StreamRegistry, type SseMessage } from 'nestjs-meridian-stream';
+import { AdmittedStream, ResumableSse, ResumableStream, StreamRegistry } from 'nestjs-meridian-stream';
 import { parseCreateStreamRequest } from './create-stream-request.js';
 import { demoProducer } from './demo-producer.js';
 import { textBlocksCatchup } from './text-blocks.catchup.js';
@@ -30,12 +29,12 @@ export class StreamsController {
   }
 
   /**
-   * The event stream; resumes after `Last-Event-ID` (or `?lastEventId=`). `@ResumableSse` is
-   * `@Sse(':id')` plus the guard (404 / 400 / 204 before headers) and the flow-control interceptor.
+   * The event stream; resumes after `Last-Event-ID` (or `?lastEventId=`). `@ResumableSse` lets the
+   * client in first (404 / 400 / 204 / 503 before headers), then serves the stream it found.
    */
   @ResumableSse(':id')
-  follow(@Param('id') id: string, @LastEventId() lastEventId?: string): Observable<SseMessage> {
-    return this.registry.observe(id, lastEventId);
+  follow(@AdmittedStream() stream: ResumableStream): ResumableStream {
+    return stream;
   }
 
   /** Cancels the stream: clients get the final `cancelled` event. */
