@@ -191,16 +191,18 @@ export async function readToEnd(url: string, lastEventId?: string): Promise<RawS
 }
 
 /**
- * Checks that `frames` are exactly the events after `after` of one stream: ids of one epoch,
- * sequences consecutive from `after + 1` (no gap, no duplicate, no reorder), no `reset`, and,
- * with `final`, exactly one final event, the last one, of that type. Returns the last sequence.
+ * Checks that `frames` are exactly the events after `after` of one stream: at least one event
+ * (an empty run would pass every other check; `mayBeEmpty` where none is a correct outcome), ids of
+ * one epoch, sequences consecutive from `after + 1` (no gap, no duplicate, no reorder), no `reset`,
+ * and, with `final`, exactly one final event, the last one, of that type. Returns the last sequence.
  */
 export function expectExactRun(
   frames: readonly SseFrame[],
-  options: { after?: number; final?: FinalType | 'any'; epoch?: string; label?: string } = {},
+  options: { after?: number; final?: FinalType | 'any'; epoch?: string; label?: string; mayBeEmpty?: true } = {},
 ): number {
   const after = options.after ?? 0;
   const label = options.label ?? 'client';
+  if (!options.mayBeEmpty) expect({ label, empty: frames.length === 0 }).toEqual({ label, empty: false });
   const sequences = frames.map((frame) => sequenceOf(frame.id));
   const expected = range(after + 1, after + frames.length);
   expect({ label, sequences }).toEqual({ label, sequences: expected });
