@@ -125,6 +125,9 @@ describeIfServices('rolling restart of two instances sharing Redis and PostgreSQ
       const client = followUntilFinal((attempt) => urlOf(instances[(start + attempt) % instances.length], id), {
         retryMs: 100,
         deadlineMs: 50_000,
+        // Events come every 30 ms, and a restart ends the connections it concerns: a connection
+        // open 10 s without an event is stuck (e.g. its instance lost the final event).
+        stallMs: 10_000,
         signal: stopClients.signal,
         cut: (connection) => {
           if (connection.events.length < hopAfter) return undefined;
