@@ -26,7 +26,9 @@ describe('waitUntilQuiet()', () => {
     // Let the busy loops start (a Node process takes a moment to boot).
     await new Promise((resolve) => setTimeout(resolve, 300));
     const waited = await waitUntilQuiet();
+    // Both bounds are the behaviour, not a speed: it waits while the cores are busy, and it gives
+    // up at its 5 s cap (the margin covers one 100 ms window and a busy machine's timer lag).
     expect(waited).toBeGreaterThanOrEqual(busyMs - 300 - 200);
-    expect(waited).toBeLessThan(5_000 + 500);
+    expect(waited).toBeLessThan(5_000 + 1_000);
   }, 15_000);
 });

@@ -12,7 +12,7 @@ import {
 import { RedisStreamBus } from 'nestjs-meridian-stream/redis';
 import { TypeOrmEventStore } from 'nestjs-meridian-stream/typeorm';
 import { openTestDatabase, type TestDatabase } from '../support/databases.js';
-import { eventually } from '../support/eventually.js';
+import { eventually, within } from '../support/eventually.js';
 import { redisAvailable, uniquePrefix } from '../support/redis.js';
 
 /** Two instances' buses: one shared object in process, or two Redis connections. */
@@ -51,7 +51,13 @@ function collect(stream: ResumableStream, lastEventId?: string) {
       complete: resolve,
     }),
   );
-  return { events, messages, done };
+  /** Once its stream has finished, the client ends within `ms`, or this fails saying where it stopped. */
+  const ended = (ms = 5_000) =>
+    within(done, ms, () => {
+      const last = events.at(-1);
+      return `the client did not end after its stream finished (${events.length} events, last ${last?.sequence} ${last?.type})`;
+    });
+  return { events, messages, done, ended };
 }
 
 async function produce(stream: ResumableStream, count: number): Promise<void> {
@@ -82,7 +88,7 @@ describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBus
     await expect(followed!.persistAndClear()).rejects.toThrow(StreamProducedElsewhereError);
     await expect(followed!.persist()).rejects.toThrow(/call persist\(\) there/);
     await produce(produced, 200);
-    await Promise.all([onA.done, onB.done]);
+    await Promise.all([onA.ended(), onB.ended()]);
     expect(onB.events.map((e) => [e.id, e.type, e.data])).toEqual(onA.events.map((e) => [e.id, e.type, e.data]));
     expect(onB.events).toHaveLength(202);
     expect(onB.events.at(-1)!.type).toBe('done');
@@ -100,7 +106,7 @@ describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBus
     const followed = await b.locate(produced.id, lastSeenOnA);
     const rest = collect(followed!, lastSeenOnA);
     await produce(produced, 10);
-    await rest.done;
+    await rest.ended();
     expect(rest.events.map((e) => e.sequence)).toEqual(Array.from({ length: 41 - 17 }, (_, i) => 18 + i));
     await Promise.all([a.shutdown(0), b.shutdown(0)]);
   });
@@ -123,7 +129,7 @@ describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBus
       const followed = await b.locate(produced.id);
       const whole = collect(followed!);
       await produce(produced, 5);
-      await whole.done;
+      await whole.ended();
       expect(whole.events.map((e) => e.sequence)).toEqual(Array.from({ length: 66 }, (_, i) => i + 1));
       await a.shutdown(0);
       await b.shutdown(0);
@@ -170,7 +176,7 @@ describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBus
       await new Promise((resolve) => setTimeout(resolve, 600));
       const resumed = collect(followed, `${produced.epoch}-5`);
       produced.complete();
-      await resumed.done;
+      await resumed.ended();
       expect(resumed.messages.some((message) => 'type' in message && message.type === 'reset')).toBe(false);
       expect(resumed.events.map((e) => e.sequence)).toEqual(Array.from({ length: 56 }, (_, i) => i + 6));
       await Promise.all([a.shutdown(0), b.shutdown(0)]);

@@ -85,3 +85,21 @@ test.each(['plain', 'waiting'])(
     }
   },
 );
+
+/*
+ * The guard's own 204 over HTTP: this route does not call observe(), which would answer 204
+ * itself, so only the guard can refuse a client that already has the final event.
+ */
+test('a route that does not observe() still answers 204 to a client with the final event (the guard decides)', async () => {
+  const stream = app.get(StreamRegistry).create(undefined, { id: 'finished' });
+  stream.send({ data: 'only' });
+  stream.complete();
+  const ask = (lastEventId: string) =>
+    fetch(`http://127.0.0.1:${port}/plain/finished`, { headers: { 'last-event-id': lastEventId } });
+  const seen = await ask(stream.lastEventId);
+  expect(seen.status).toBe(204);
+  expect(await seen.text()).toBe('');
+  const behind = await ask(`${stream.epoch}-1`);
+  expect(behind.status).toBe(200);
+  expect(await behind.json()).toEqual({ lastEventId: `${stream.epoch}-1` });
+});

@@ -77,7 +77,7 @@ describeIfPostgres('the database goes down during write-behind (private PostgreS
     const needsStore = new RawSseClient(url, live[0].events[4].id);
     await needsStore.done;
     expect(needsStore.events.length === 0 || sequenceOf(needsStore.events[0].id) === 6).toBe(true);
-    expectExactRun(needsStore.events, { after: 5, label: 'catch-up during the outage' });
+    expectExactRun(needsStore.events, { after: 5, label: 'catch-up during the outage', mayBeEmpty: true });
     // ...while one that needs only memory is served.
     const fromMemory = new RawSseClient(url, live[0].lastEventId);
     await fromMemory.waitFor((client) => client.events.length >= 3, 10_000);

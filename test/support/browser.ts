@@ -1,14 +1,14 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { CHROMIUM } from '../global-setup.js';
 
-/** Debian's Chromium: `.ci/run` installs the package when it is missing. */
-export const CHROMIUM = '/usr/bin/chromium';
+export { CHROMIUM };
 export const ARTIFACTS = path.resolve(import.meta.dirname, '../../artifacts/browser');
 
 /**
- * Whether browser suites can run. Under CI=true a missing Chromium fails the run; elsewhere the
- * suites skip and say so loudly.
+ * Whether browser suites can run. Under CI=true a missing Chromium fails the run (test/global-setup.ts
+ * fails it before any suite starts); elsewhere the suites skip and say so loudly.
  */
 export function chromiumAvailable(): boolean {
   if (existsSync(CHROMIUM)) return true;

@@ -191,16 +191,18 @@ export async function readToEnd(url: string, lastEventId?: string): Promise<RawS
 }
 
 /**
- * Checks that `frames` are exactly the events after `after` of one stream: ids of one epoch,
- * sequences consecutive from `after + 1` (no gap, no duplicate, no reorder), no `reset`, and,
- * with `final`, exactly one final event, the last one, of that type. Returns the last sequence.
+ * Checks that `frames` are exactly the events after `after` of one stream: at least one event
+ * (an empty run would pass every other check; `mayBeEmpty` where none is a correct outcome), ids of
+ * one epoch, sequences consecutive from `after + 1` (no gap, no duplicate, no reorder), no `reset`,
+ * and, with `final`, exactly one final event, the last one, of that type. Returns the last sequence.
  */
 export function expectExactRun(
   frames: readonly SseFrame[],
-  options: { after?: number; final?: FinalType | 'any'; epoch?: string; label?: string } = {},
+  options: { after?: number; final?: FinalType | 'any'; epoch?: string; label?: string; mayBeEmpty?: true } = {},
 ): number {
   const after = options.after ?? 0;
   const label = options.label ?? 'client';
+  if (!options.mayBeEmpty) expect({ label, empty: frames.length === 0 }).toEqual({ label, empty: false });
   const sequences = frames.map((frame) => sequenceOf(frame.id));
   const expected = range(after + 1, after + frames.length);
   expect({ label, sequences }).toEqual({ label, sequences: expected });
@@ -232,9 +234,52 @@ export interface LogicalClientResult {
 }
 
 /**
+ * Resolves when the connection ends; rejects when `signal` aborts, or when it has been open
+ * `stallMs` without an event.
+ */
+function connectionEnd(
+  client: RawSseClient,
+  stallMs: number | undefined,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let stall: NodeJS.Timeout | undefined;
+    const finish = (error?: Error) => {
+      clearTimeout(stall);
+      client.onChunk = previous;
+      signal?.removeEventListener('abort', aborted);
+      if (error) reject(error);
+      else resolve();
+    };
+    const aborted = () => finish(new Error('aborted'));
+    const armStall = () => {
+      clearTimeout(stall);
+      if (stallMs !== undefined)
+        stall = setTimeout(() => finish(new Error(`no event for ${stallMs} ms on an open connection`)), stallMs);
+    };
+    const previous = client.onChunk;
+    let seen = client.events.length;
+    client.onChunk = (c) => {
+      previous?.(c);
+      if (c.events.length > seen) {
+        seen = c.events.length;
+        armStall();
+      }
+    };
+    signal?.addEventListener('abort', aborted, { once: true });
+    armStall();
+    void client.done.then(() => finish());
+  });
+}
+
+/**
  * A client that follows a stream until its final event: on every drop (the server ended the
  * response without a final event, the connection was refused or reset, 503) it reconnects with
  * its Last-Event-ID to the URL `next()` picks, after `retryMs`. `cut` may end connections early.
+ * It gives up (rejects) past its deadline (checked before each connection), when `signal` aborts
+ * (also in the middle of a connection) and, with `stallMs`, as soon as a connection stays open
+ * that long without an event (a server that lost the final event keeps the response open: this
+ * says so in seconds rather than at the test's timeout).
  */
 export async function followUntilFinal(
   next: (attempt: number) => string,
@@ -246,6 +291,8 @@ export async function followUntilFinal(
     startAfter?: string;
     /** Gives up (rejects) when aborted, e.g. when the test has already failed. */
     signal?: AbortSignal;
+    /** Gives up when a connection stays open this long without an event (for streams that never pause that long). */
+    stallMs?: number;
   } = {},
 ): Promise<LogicalClientResult> {
   const events: SseFrame[] = [];
@@ -270,7 +317,12 @@ export async function followUntilFinal(
         else if (how === 'close') c.close();
       };
     }
-    await client.done;
+    await connectionEnd(client, options.stallMs, options.signal).catch((error: Error) => {
+      client.close();
+      throw new Error(
+        `followUntilFinal: ${error.message} (${events.length + client.events.length} events, last ${client.lastEventId ?? lastEventId}, attempt ${attempt})`,
+      );
+    });
     if (client.status === 200) connections++;
     else {
       failedAttempts++;

@@ -58,6 +58,21 @@ describe('observe() with flow control', () => {
     expect(markedClient.sequences).toEqual([1, 2]);
   });
 
+  test('a consumer backed up one event before the end of a finished stream still gets the final event', () => {
+    const registry = new StreamRegistry({ heartbeatMs: 0 });
+    const stream = registry.create();
+    for (let i = 1; i <= 3; i++) stream.send({ data: i });
+    stream.complete();
+    const flow = fakeFlow(true);
+    const client = record(stream.observe(undefined, { ...noBeat, flowControl: flow }));
+    for (const delivered of [[1], [1, 2], [1, 2, 3]]) {
+      expect([client.sequences, client.completed, flow.waiters.size]).toEqual([delivered, false, 1]);
+      flow.drain();
+    }
+    expect([client.sequences, client.completed, flow.aborts]).toEqual([[1, 2, 3, 4], true, 0]);
+    expect(client.events.at(-1)!.type).toBe('done');
+  });
+
   test('a large catch-up is handed over in bursts of 64 KiB even when the consumer is not backed up', () => {
     const registry = new StreamRegistry({ heartbeatMs: 0 });
     const stream = registry.create();

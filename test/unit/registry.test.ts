@@ -6,6 +6,7 @@ import {
   StreamLimitError,
   StreamNotFoundError,
 } from '../../lib/core/errors.js';
+import type { EventStore } from '../../lib/core/event-store.js';
 import { InProcessStreamBus } from '../../lib/core/in-process-bus.js';
 import { DEFAULT_STREAM_OPTIONS } from '../../lib/core/options.js';
 import { DEFAULT_MAX_STREAMS, StreamRegistry } from '../../lib/core/stream-registry.js';
@@ -280,7 +281,19 @@ describe('StreamRegistry: retention', () => {
 });
 
 describe('StreamRegistry: shutdown', () => {
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  /** Whether `promise` has settled yet. */
+  function settled(promise: Promise<unknown>): () => boolean {
+    let done = false;
+    void promise.finally(() => (done = true));
+    return () => done;
+  }
+
   test('cancels running streams with reason shutdown, waits for clients, then cuts the rest', async () => {
+    jest.useFakeTimers();
     const registry = new StreamRegistry({ heartbeatMs: 0 });
     const running = registry.create();
     const finished = registry.create();
@@ -289,9 +302,15 @@ describe('StreamRegistry: shutdown', () => {
     const paused = recordingSink(() => false);
     running.attach(paused);
     running.send({ data: 'x' });
-    const started = Date.now();
-    await registry.shutdown(60);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(50);
+    const closing = registry.shutdown(60);
+    const returned = settled(closing);
+    // The paused client is waited for through the grace period (the clock is the test's)...
+    await jest.advanceTimersByTimeAsync(55);
+    expect([returned(), paused.ends]).toEqual([false, []]);
+    // ...and cut when it is over.
+    await jest.advanceTimersByTimeAsync(15);
+    expect(returned()).toBe(true);
+    await closing;
     expect(running.state).toBe('cancelled');
     expect(running.eventAt(2)!.data).toBe('{"status":"cancelled","reason":"shutdown"}');
     expect(finished.state).toBe('completed');
@@ -307,13 +326,55 @@ describe('StreamRegistry: shutdown', () => {
   });
 
   test('returns as soon as every client has left', async () => {
+    jest.useFakeTimers();
     const registry = new StreamRegistry({ heartbeatMs: 0 });
     const stream = registry.create();
-    record(stream.observe(undefined, { heartbeat: false }));
-    const started = Date.now();
-    await registry.shutdown(5000);
-    expect(Date.now() - started).toBeLessThan(1000);
+    const live = record(stream.observe(undefined, { heartbeat: false }));
+    // A client backed up on the first event: it has the final event still to read.
+    const paused = recordingSink(() => false);
+    const slow = stream.attach(paused);
+    stream.send({ data: 'x' });
+    const closing = registry.shutdown(5000);
+    const returned = settled(closing);
+    await jest.advanceTimersByTimeAsync(100);
+    expect([live.completed, returned(), paused.ends]).toEqual([true, false, []]);
+    // It reads the rest and leaves: shutdown returns at its next look, long before the 5 s.
+    slow.resume();
+    expect(paused.ends).toEqual(['finished']);
+    await jest.advanceTimersByTimeAsync(20);
+    expect(returned()).toBe(true);
+    await closing;
     expect(stream.state).toBe('cancelled');
+  });
+
+  test('writes what the store does not have yet before it returns, with or without persistOnFinish', async () => {
+    const stored = new Map<string, number[]>();
+    const store: EventStore = {
+      // A write that takes a while, as over a network.
+      append: async (meta, events) => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        stored.set(meta.streamId, [...(stored.get(meta.streamId) ?? []), ...events.map((event) => event.sequence)]);
+      },
+      readAfter: () => Promise.resolve([]),
+      loadMeta: () => Promise.resolve(undefined),
+    };
+    for (const persistOnFinish of [true, false]) {
+      stored.clear();
+      const manual = { heartbeatMs: 0, store, persistEveryEvents: 0, persistEveryMs: 0, persistOnFinish };
+      const registry = new StreamRegistry(manual);
+      const running = registry.create();
+      const finished = registry.create();
+      for (let i = 0; i < 3; i++) running.send({ data: i });
+      finished.send({ data: 'only' });
+      finished.complete();
+      await registry.shutdown(5000);
+      // The running stream's three events and its final cancelled event; the finished one whole.
+      expect({ persistOnFinish, running: stored.get(running.id), finished: stored.get(finished.id) }).toEqual({
+        persistOnFinish,
+        running: [1, 2, 3, 4],
+        finished: [1, 2],
+      });
+    }
   });
 
   test('a closed registry accepts no new clients either', async () => {

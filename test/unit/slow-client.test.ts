@@ -56,6 +56,32 @@ describe('attach(): backpressure', () => {
     expect(registry.stats().clients).toBe(0);
   });
 
+  test('a client backed up one event before the end of a finished stream keeps its final event until it drains', () => {
+    const registry = new StreamRegistry({ heartbeatMs: 0 });
+    const stream = registry.create();
+    for (let i = 1; i <= 3; i++) stream.send({ data: i });
+    stream.complete();
+    // Its consumer backs up on event 3: only the final event (4) is left.
+    const sink = recordingSink((event) => event.sequence !== 3);
+    const client = stream.attach(sink);
+    expect(sink.events.map((e) => e.sequence)).toEqual([1, 2, 3]);
+    expect([sink.ends, client.isClosed, stream.clientCount]).toEqual([[], false, 1]);
+    client.resume();
+    expect(sink.events.map((e) => e.sequence)).toEqual([1, 2, 3, 4]);
+    expect(sink.events.at(-1)!.type).toBe('done');
+    expect(sink.ends).toEqual(['finished']);
+    // Live too: backed up on the last event, then the stream finishes.
+    const live = registry.create();
+    const liveSink = recordingSink((event) => event.sequence !== 2);
+    const liveClient = live.attach(liveSink);
+    live.send({ data: 1 });
+    live.send({ data: 2 });
+    live.complete();
+    expect([liveSink.events.map((e) => e.sequence), liveSink.ends]).toEqual([[1, 2], []]);
+    liveClient.resume();
+    expect([liveSink.events.map((e) => e.sequence), liveSink.ends]).toEqual([[1, 2, 3], ['finished']]);
+  });
+
   test('a paused client more than maxClientBacklogBytes behind is cut with slow', () => {
     const registry = new StreamRegistry({ heartbeatMs: 0 });
     const stream = registry.create(undefined, { maxClientBacklogBytes: 100 });
