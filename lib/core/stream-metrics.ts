@@ -1,3 +1,13 @@
+import type { StreamRegistryStats } from './registry-options.js';
+import type { StreamState } from './stream-event.js';
+
+/** What a registry's figures are summed over: its streams. */
+interface MeasuredStream {
+  readonly state: StreamState;
+  readonly clientCount: number;
+  readonly buffered: { readonly events: number; readonly bytes: number };
+}
+
 /** Where a client's first event comes from when it connects. */
 export type CatchupTier =
   /** Nothing to replay: it is up to date (or new and the stream has not sent anything yet). */
@@ -77,5 +87,37 @@ export class StreamMetrics {
       bucket.bytes = 0;
     }
     return bucket;
+  }
+
+  /** `stats()`: the figures of `streams` now, with the counters since start. */
+  snapshot(streams: Iterable<MeasuredStream>, streamsCreated: number): StreamRegistryStats {
+    const byState: Record<StreamState, number> = { pending: 0, running: 0, completed: 0, failed: 0, cancelled: 0 };
+    let count = 0;
+    let clients = 0;
+    let bufferedEvents = 0;
+    let bufferedBytes = 0;
+    for (const stream of streams) {
+      count++;
+      byState[stream.state]++;
+      clients += stream.clientCount;
+      const buffered = stream.buffered;
+      bufferedEvents += buffered.events;
+      bufferedBytes += buffered.bytes;
+    }
+    return {
+      streams: count,
+      byState,
+      clients,
+      bufferedEvents,
+      bufferedBytes,
+      streamsCreated,
+      slowClientDisconnects: this.slowClientDisconnects,
+      eventsTotal: this.eventsTotal,
+      bytesTotal: this.bytesTotal,
+      ...this.rates(),
+      clientsAttached: this.clientsAttached,
+      catchup: { ...this.catchup },
+      located: { ...this.located },
+    };
   }
 }

@@ -8,113 +8,29 @@ import {
   StreamNotFoundError,
 } from './errors.js';
 import type { EventStore } from './event-store.js';
-import { parseEventId } from './event-id.js';
 import type { StreamBus } from './stream-bus.js';
 import { SILENT_LOGGER, type StreamLogger } from './logger.js';
-import { eventsPerBusRead, resolveStreamOptions, type ResolvedStreamOptions, type StreamOptions } from './options.js';
+import { resolveStreamOptions, type ResolvedStreamOptions, type StreamOptions } from './options.js';
+import {
+  DEFAULT_MAX_CLIENTS,
+  DEFAULT_MAX_STREAMS,
+  STREAM_ID_PATTERN,
+  type CreateStreamOptions,
+  type StreamAdmission,
+  type StreamRegistryOptions,
+  type StreamRegistryStats,
+} from './registry-options.js';
+import { StreamGate } from './stream-gate.js';
+import { StreamLocator } from './stream-locator.js';
+import { StreamRetention } from './stream-retention.js';
 import type { StreamProducer } from './producer.js';
 import type { ClientEndReason } from './stream-client.js';
-import type { SseMessage, StreamState } from './stream-event.js';
+import type { SseMessage } from './stream-event.js';
 import type { ObserveOptions } from './observe-stream.js';
-import type { ResumePoint } from './resume.js';
 import { ResumableStream, type StreamHooks } from './stream.js';
-import { StreamMetrics, type CatchupTier, type LocateSource } from './stream-metrics.js';
+import { StreamMetrics } from './stream-metrics.js';
 
-/** Options of a registry: limits, plus the defaults of every stream it creates. */
-export interface StreamRegistryOptions extends StreamOptions {
-  /** Most streams held at once (running and retained). Default 10000. */
-  readonly maxStreams?: number;
-  /** Most clients connected at once, all streams of this instance together. Default 50000. */
-  readonly maxClients?: number;
-  /**
-   * Who may subscribe to which stream, checked by `StreamGuard` for every stream: created here,
-   * brought back from the store, or followed from another instance. Runs after your own auth
-   * guards (so `request.user` is set), before anything reveals whether the stream exists; a
-   * refusal is answered 404, exactly like an unknown stream. Default: anyone with the id.
-   */
-  readonly authorize?: StreamAuthorizer;
-  /** Where the registry logs (a NestJS Logger fits). Default: nothing is logged. */
-  readonly logger?: StreamLogger;
-  /**
-   * The durable tier: events are written to it (see the persist options), clients catch up from
-   * it, and streams that left memory are served from it. Default: none (memory only).
-   */
-  readonly store?: EventStore;
-  /**
-   * Shares streams with other instances (`RedisStreamBus` from nestjs-meridian-stream/redis).
-   * Default: none; every stream lives in this process.
-   */
-  readonly bus?: StreamBus;
-}
-
-/** Options of `create()`: a stream's own options, and optionally its id. */
-export interface CreateStreamOptions extends StreamOptions {
-  /** Use this id instead of a generated one: 1 to 128 of `A-Z a-z 0-9 _ -`. */
-  readonly id?: string;
-  /**
-   * Who may subscribe, checked by `StreamGuard` with the request (after your own auth guards
-   * ran, so `request.user` is set). A refusal is answered 404, exactly like an unknown stream.
-   * It lives in this process's memory with the stream: on an instance that only follows the
-   * stream, or after a restart, only the module-wide `authorize` applies, so use that one too
-   * when streams outlive their process.
-   */
-  readonly authorize?: StreamAuthorizer;
-}
-
-/** A client let in: the stream it asked for and where it continues. What `admit()` resolves to. */
-export interface StreamAdmission {
-  /** The stream, in memory now (from here, the store or another instance). */
-  readonly stream: ResumableStream;
-  /** Where the client continues; hand it to `stream.observe()` or `stream.attach()`. */
-  readonly point: ResumePoint;
-}
-
-/**
- * Decides whether a request may subscribe to a stream. `request` is the HTTP request as Nest
- * hands it to guards (Express `Request`, Fastify `FastifyRequest`).
- */
-export type StreamAuthorizer = (request: unknown, stream: ResumableStream) => boolean | Promise<boolean>;
-
-/** What `stats()` reports. */
-export interface StreamRegistryStats {
-  /** Streams held (running and retained). */
-  streams: number;
-  /** Streams by state. */
-  byState: Record<StreamState, number>;
-  /** Clients connected, all streams. */
-  clients: number;
-  /** Events currently held in replay buffers. */
-  bufferedEvents: number;
-  /** Bytes of data of the events held in replay buffers. */
-  bufferedBytes: number;
-  /** Streams created since the registry started. */
-  streamsCreated: number;
-  /** Clients cut for being too slow, since the registry started. */
-  slowClientDisconnects: number;
-  /** Events appended (produced here or received from the bus) since start. */
-  eventsTotal: number;
-  /** Bytes of data of the events appended since start. */
-  bytesTotal: number;
-  /** Events appended per second, averaged over the last 10 full seconds. */
-  eventsPerSecond: number;
-  /** Bytes of data appended per second, averaged over the last 10 full seconds. */
-  bytesPerSecond: number;
-  /** Clients connected since start. */
-  clientsAttached: number;
-  /** Clients connected since start, by where their first event came from. */
-  catchup: Record<CatchupTier, number>;
-  /** Streams `locate()` brought into memory, from the store and from the bus (another instance). */
-  located: Record<LocateSource, number>;
-}
-
-/** Default of {@link StreamRegistryOptions.maxClients}. */
-export const DEFAULT_MAX_CLIENTS = 50_000;
-
-const STREAM_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
-/** Default of {@link StreamRegistryOptions.maxStreams}. */
-export const DEFAULT_MAX_STREAMS = 10_000;
-/** How often a stream past its retention is looked at again while it cannot be removed yet. */
-const RETENTION_RECHECK_MS = 1_000;
+export * from './registry-options.js';
 
 /**
  * Holds every stream of this process: creates them, finds them by id, and removes finished ones
@@ -122,7 +38,8 @@ const RETENTION_RECHECK_MS = 1_000;
  */
 export class StreamRegistry {
   private readonly streams = new Map<string, ResumableStream>();
-  private readonly retentionTimers = new Map<string, NodeJS.Timeout>();
+  private readonly retention = new StreamRetention(this);
+  private readonly locator: StreamLocator;
   private readonly defaults: StreamOptions;
   private readonly maxStreams: number;
   private readonly logger: StreamLogger;
@@ -131,18 +48,14 @@ export class StreamRegistry {
   readonly store: EventStore | undefined;
   /** The bus shared with other instances, if any. */
   readonly bus: StreamBus | undefined;
-  private readonly restoring = new Map<string, Promise<ResumableStream | undefined>>();
-  /** Per-stream `authorize` hooks, for the streams created here. */
-  private readonly authorizers = new WeakMap<ResumableStream, StreamAuthorizer>();
-  private readonly authorize: StreamAuthorizer | undefined;
   private closed = false;
   private warnedNotLocated = false;
-  private warnedNotAdmitted = false;
-  /** Requests `admit()` let in to a stream with `authorize`, for `observe(id, lastEventId, { request })`. */
-  private readonly admitted = new WeakMap<object, StreamAdmission>();
+  private readonly gate: StreamGate;
   private readonly maxClients: number;
   private streamsCreated = 0;
   private clients = 0;
+  /** Waiting for the last client to leave (shutdown). */
+  private readonly noClients: (() => void)[] = [];
   private readonly metrics = new StreamMetrics();
 
   constructor(options: StreamRegistryOptions = {}) {
@@ -158,7 +71,7 @@ export class StreamRegistry {
     if (authorize !== undefined && typeof authorize !== 'function') {
       throw new InvalidStreamInputError('Option authorize must be a function (request, stream) => boolean.');
     }
-    this.authorize = authorize;
+    this.gate = new StreamGate(authorize, logger);
     for (const [name, value] of Object.entries({ maxStreams, maxClients })) {
       if (!Number.isSafeInteger(value) || value < 1) {
         throw new InvalidStreamInputError(`Option ${name} must be a whole number >= 1, got ${String(value)}.`);
@@ -175,7 +88,7 @@ export class StreamRegistry {
       logger,
       store,
       bus,
-      onFinish: (stream) => this.scheduleRemoval(stream),
+      onFinish: (stream) => this.retention.schedule(stream),
       onAppend: (bytes) => this.metrics.event(bytes),
       onAttach: (tier) => {
         this.clients++;
@@ -185,7 +98,7 @@ export class StreamRegistry {
         if (this.clients >= this.maxClients) throw new StreamLimitError('maxClients', this.maxClients, 'This instance');
       },
       onClientEnd: (stream: ResumableStream, reason: ClientEndReason) => {
-        this.clients--;
+        if (--this.clients === 0) for (const done of this.noClients.splice(0)) done();
         if (reason !== 'slow') return;
         this.metrics.slowClientDisconnects++;
         logger.warn(
@@ -193,6 +106,22 @@ export class StreamRegistry {
         );
       },
     };
+    const registry = this;
+    this.locator = new StreamLocator({
+      streams: this.streams,
+      store,
+      bus,
+      hooks: this.hooks,
+      defaults,
+      maxStreams,
+      metrics: this.metrics,
+      get closed() {
+        return registry.closed;
+      },
+      retain: (stream) => {
+        if (!this.retention.has(stream.id)) this.retention.schedule(stream);
+      },
+    });
   }
 
   /**
@@ -216,7 +145,7 @@ export class StreamRegistry {
     }
     const resolved: ResolvedStreamOptions = resolveStreamOptions(this.defaults, streamOptions);
     const stream = new ResumableStream(id, resolved, this.hooks);
-    if (authorize) this.authorizers.set(stream, authorize);
+    if (authorize) this.gate.guard(stream, authorize);
     this.streams.set(id, stream);
     this.streamsCreated++;
     stream.start(producer as StreamProducer | undefined);
@@ -224,24 +153,12 @@ export class StreamRegistry {
   }
 
   /**
-   * The stream with this id from memory or, with a store, brought back from it (a finished stream
-   * after its retention, or any stream after a restart), or undefined. Use it where you can wait,
-   * e.g. in a guard, before the synchronous `observe()`.
+   * The stream with this id from memory or, with a store or a bus, brought back from the store
+   * (a finished stream after its retention, or any stream after a restart) or followed from the
+   * instance that produces it; undefined when nobody has it. Use it where you can wait.
    */
-  async locate(id: string, lastEventId?: string | null): Promise<ResumableStream | undefined> {
-    const ready = this.locateInMemory(id, lastEventId);
-    if (ready) return ready;
-    let stream = this.streams.get(id);
-    if (!stream && (this.store || this.bus) && STREAM_ID_PATTERN.test(id)) {
-      let pending = this.restoring.get(id);
-      if (!pending) {
-        pending = this.bringBack(id).finally(() => this.restoring.delete(id));
-        this.restoring.set(id, pending);
-      }
-      stream = await pending;
-    }
-    if (stream?.follower && lastEventId) await this.catchUpWith(stream, lastEventId);
-    return stream;
+  locate(id: string, lastEventId?: string | null): Promise<ResumableStream | undefined> {
+    return this.locator.locate(id, lastEventId);
   }
 
   /**
@@ -254,44 +171,26 @@ export class StreamRegistry {
    */
   admit(id: string, lastEventId: string | undefined, request: object): StreamAdmission | Promise<StreamAdmission> {
     if (this.closed) throw new RegistryClosedError();
-    const held = this.locateInMemory(id, lastEventId);
-    if (held && !this.hasAuthorization(held)) return { stream: held, point: held.admit(lastEventId) };
+    const held = this.locator.locateInMemory(id, lastEventId);
+    if (held && !this.gate.hasAuthorization(held)) return { stream: held, point: held.admit(lastEventId) };
     return this.admitLater(id, lastEventId, request);
   }
 
   private async admitLater(id: string, lastEventId: string | undefined, request: object): Promise<StreamAdmission> {
     const stream = await this.locate(id, lastEventId);
     // A refusal looks exactly like an unknown stream, so ids cannot be probed.
-    if (!stream || !(await this.isAuthorized(request, stream))) throw new StreamNotFoundError(id);
+    if (!stream || !(await this.gate.isAuthorized(request, stream))) throw new StreamNotFoundError(id);
     const admission = { stream, point: stream.admit(lastEventId) };
-    if (this.hasAuthorization(stream)) this.admitted.set(request, admission);
+    this.gate.record(request, admission);
     return admission;
   }
 
   /**
    * Whether `request` may subscribe to `stream`: the registry's `authorize` and the stream's own
-   * (where it was created) must both answer exactly `true`, so a hook that returns a truthy
-   * object by mistake lets nobody in. Without hooks, anyone with the id may.
+   * must both answer exactly `true`. Without hooks, anyone with the id may.
    */
-  async isAuthorized(request: unknown, stream: ResumableStream): Promise<boolean> {
-    if (!this.hasAuthorization(stream)) return true;
-    const own = this.authorizers.get(stream);
-    if (this.authorize && (await this.authorize(request, stream)) !== true) return false;
-    return !own || (await own(request, stream)) === true;
-  }
-
-  /** Whether an `authorize` hook (the registry's or the stream's own) decides who may subscribe. */
-  hasAuthorization(stream: ResumableStream): boolean {
-    return this.authorize !== undefined || this.authorizers.has(stream);
-  }
-
-  /**
-   * What `locate()` resolves to without waiting, or undefined when it would have to wait: the
-   * stream is held here, and it is produced here or `lastEventId` needs no waiting for the bus.
-   */
-  locateInMemory(id: string, lastEventId?: string | null): ResumableStream | undefined {
-    const stream = this.streams.get(id);
-    return stream && !(stream.follower && lastEventId) ? stream : undefined;
+  isAuthorized(request: unknown, stream: ResumableStream): Promise<boolean> {
+    return this.gate.isAuthorized(request, stream);
   }
 
   /** The stream with this id, or undefined. */
@@ -324,8 +223,7 @@ export class StreamRegistry {
   ): Observable<SseMessage> {
     if (this.closed) throw new RegistryClosedError();
     const { request, ...observeOptions } = options;
-    const admitted = request && this.admitted.get(request);
-    if (request) this.admitted.delete(request);
+    const admitted = this.gate.take(request);
     if (admitted?.stream.id === id) return admitted.stream.observe(admitted.point, observeOptions);
     const stream = this.streams.get(id);
     if (!stream) {
@@ -333,8 +231,8 @@ export class StreamRegistry {
       throw new StreamNotFoundError(id);
     }
     // Secure by default: with authorize, only a request StreamGuard let in may subscribe.
-    if (this.hasAuthorization(stream)) {
-      this.warnNotAdmitted(id);
+    if (this.gate.hasAuthorization(stream)) {
+      this.gate.warnNotAdmitted(id);
       throw new StreamNotFoundError(id);
     }
     return stream.observe(lastEventId, observeOptions);
@@ -353,40 +251,13 @@ export class StreamRegistry {
     if (!stream.follower) stream.cancel('removed');
     stream.disconnectAll('unsubscribed');
     stream.dispose();
-    clearTimeout(this.retentionTimers.get(id));
-    this.retentionTimers.delete(id);
+    this.retention.cancel(id);
     return this.streams.delete(id);
   }
 
   /** Figures for monitoring: streams, clients, buffers, rates, and counters since start. Cheap to call. */
   stats(): StreamRegistryStats {
-    const byState: Record<StreamState, number> = { pending: 0, running: 0, completed: 0, failed: 0, cancelled: 0 };
-    let clients = 0;
-    let bufferedEvents = 0;
-    let bufferedBytes = 0;
-    for (const stream of this.streams.values()) {
-      byState[stream.state]++;
-      clients += stream.clientCount;
-      const buffered = stream.buffered;
-      bufferedEvents += buffered.events;
-      bufferedBytes += buffered.bytes;
-    }
-    const { metrics } = this;
-    return {
-      streams: this.streams.size,
-      byState,
-      clients,
-      bufferedEvents,
-      bufferedBytes,
-      streamsCreated: this.streamsCreated,
-      slowClientDisconnects: metrics.slowClientDisconnects,
-      eventsTotal: metrics.eventsTotal,
-      bytesTotal: metrics.bytesTotal,
-      ...metrics.rates(),
-      clientsAttached: metrics.clientsAttached,
-      catchup: { ...metrics.catchup },
-      located: { ...metrics.located },
-    };
+    return this.metrics.snapshot(this.streams.values(), this.streamsCreated);
   }
 
   /**
@@ -405,17 +276,27 @@ export class StreamRegistry {
       if (stream.follower && !stream.isFinished) stream.disconnectAll('shutdown');
     const deadline = Date.now() + graceMs;
     const flushed = this.store ? this.flushAll(deadline) : Promise.resolve();
-    while (this.stats().clients > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await this.whenNoClients(deadline);
     await flushed;
     for (const stream of this.streams.values()) {
       stream.disconnectAll('shutdown');
       stream.dispose();
     }
     await this.bus?.shutdown();
-    for (const timer of this.retentionTimers.values()) clearTimeout(timer);
-    this.retentionTimers.clear();
+    this.retention.clear();
+  }
+
+  /** Resolves once no client is connected, or at the deadline. */
+  private whenNoClients(deadline: number): Promise<void> {
+    if (this.clients === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, deadline - Date.now()));
+      this.noClients.push(done);
+    });
   }
 
   /**
@@ -429,16 +310,6 @@ export class StreamRegistry {
     this.logger.warn(
       `observe(${JSON.stringify(id.slice(0, 80))}): no such stream in memory, and observe() does not look in the store or on the bus. ` +
         'Put @UseGuards(StreamGuard) on the @Sse() route (or use @ResumableSse()), or await registry.locate(id) first.',
-    );
-  }
-
-  /** Once: `observe()` of a stream with `authorize` for a request that `admit()` did not let in. */
-  private warnNotAdmitted(id: string): void {
-    if (this.warnedNotAdmitted) return;
-    this.warnedNotAdmitted = true;
-    this.logger.warn(
-      `observe(${JSON.stringify(id.slice(0, 80))}): refused (404), as authorize is configured and this request was not let in by StreamGuard. ` +
-        'Use @ResumableSse(), or put @UseGuards(StreamGuard) on the route and pass { request } to observe().',
     );
   }
 
@@ -457,103 +328,5 @@ export class StreamRegistry {
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))));
     await Promise.race([Promise.all(writes), timeout]);
     clearTimeout(timer);
-  }
-
-  /** From the bus (produced on another instance), else from the store. */
-  private async bringBack(id: string): Promise<ResumableStream | undefined> {
-    if (this.streams.size >= this.maxStreams) throw new StreamLimitError('maxStreams', this.maxStreams, 'The registry');
-    return (this.bus && (await this.followFromBus(this.bus, id))) ?? (this.store && (await this.restore(id)));
-  }
-
-  private async followFromBus(bus: StreamBus, id: string): Promise<ResumableStream | undefined> {
-    const info = await bus.lookup(id);
-    if (!info || this.closed) return undefined;
-    const [first] = await bus.read(id, 0, 1);
-    const startAfter = first ? first.sequence - 1 : info.persistedThrough;
-    const origin = {
-      kind: 'follower' as const,
-      epoch: info.epoch,
-      startAfter,
-      persistedThrough: info.persistedThrough,
-    };
-    const options = resolveStreamOptions(this.defaults);
-    const stream = new ResumableStream(id, options, this.hooks, origin);
-    // Filled with what the bus holds before anyone attaches, then fed live; pages bounded in bytes.
-    const pageEvents = eventsPerBusRead(options);
-    for (let after = startAfter; !stream.isFinished;) {
-      const page = await bus.read(id, after, pageEvents);
-      page.forEach((event) => stream.ingest(event));
-      if (page.length < pageEvents) break;
-      after = page.at(-1)!.sequence;
-    }
-    const existing = this.streams.get(id);
-    if (existing) return existing;
-    this.streams.set(id, stream);
-    this.metrics.located.bus++;
-    if (!stream.isFinished) stream.followBus(bus);
-    return stream;
-  }
-
-  /**
-   * A client may come from the producing instance with an id the bus has not delivered here
-   * yet (it is in flight): wait for it briefly rather than answer "ahead of the stream".
-   */
-  private async catchUpWith(stream: ResumableStream, lastEventId: string): Promise<void> {
-    let wanted: number;
-    try {
-      const position = parseEventId(lastEventId);
-      // Another epoch is a reset, not an id in flight; a malformed id is the guard's 400.
-      if (position.epoch !== stream.epoch) return;
-      wanted = position.sequence;
-    } catch {
-      return;
-    }
-    const deadline = Date.now() + 2_000;
-    while (stream.lastSequence < wanted && !stream.isFinished && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  }
-
-  private async restore(id: string): Promise<ResumableStream | undefined> {
-    const meta = await this.store!.loadMeta(id);
-    const existing = this.streams.get(id);
-    if (existing || !meta || this.closed) return existing;
-    const restored = {
-      epoch: meta.epoch,
-      lastSequence: meta.lastSequence,
-      state: meta.status,
-      finishedAt: meta.finishedAt?.getTime(),
-    };
-    const stream = new ResumableStream(id, resolveStreamOptions(this.defaults), this.hooks, restored);
-    this.streams.set(id, stream);
-    this.metrics.located.store++;
-    // Served from the store alone; kept for the retention like any finished stream.
-    if (!this.retentionTimers.has(id)) this.scheduleRemoval(stream);
-    return stream;
-  }
-
-  /**
-   * Forgets a finished stream after its retention, but never while its writes are still retried,
-   * and not while clients still attached here keep catching up: removing it would cut them in the
-   * middle of their replay. Clients that stopped moving for a whole check are cut (they resume
-   * from the store, if any, when they reconnect).
-   */
-  private scheduleRemoval(stream: ResumableStream, delayMs = stream.options.retentionMs, lastProgress?: string): void {
-    const timer = setTimeout(() => {
-      this.retentionTimers.delete(stream.id);
-      if (this.streams.get(stream.id) !== stream) return;
-      if (this.store && !stream.follower && stream.persistedThrough < stream.lastSequence) {
-        this.scheduleRemoval(stream, RETENTION_RECHECK_MS);
-        return;
-      }
-      const progress = stream.clientProgress;
-      if (progress !== '' && progress !== lastProgress) {
-        this.scheduleRemoval(stream, RETENTION_RECHECK_MS, progress);
-        return;
-      }
-      this.remove(stream.id);
-    }, delayMs);
-    timer.unref();
-    this.retentionTimers.set(stream.id, timer);
   }
 }

@@ -110,6 +110,8 @@ export class ResumableStream {
   /** Created by this process's registry (not brought back from the store or followed from the bus). */
   readonly producedHere: boolean;
   private unfollow: (() => void) | undefined;
+  /** Waiting in `whenIssued()`. */
+  private issuedWaiters: { readonly sequence: number; readonly resolve: () => void }[] = [];
 
   /** @internal Made by `StreamRegistry.create()`, `locate()` and the bus follower. */
   constructor(
@@ -248,6 +250,19 @@ export class ResumableStream {
    */
   whenShared(): Promise<void> {
     return this.shared;
+  }
+
+  /** Resolves once the stream has issued `sequence` or has finished, or after `timeoutMs`. */
+  whenIssued(sequence: number, timeoutMs: number): Promise<void> {
+    if (this.sequence >= sequence || this.isFinished) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = { sequence, resolve: () => (clearTimeout(timer), resolve()) };
+      const timer = setTimeout(() => {
+        this.issuedWaiters = this.issuedWaiters.filter((other) => other !== waiter);
+        resolve();
+      }, timeoutMs);
+      this.issuedWaiters.push(waiter);
+    });
   }
 
   /** Resolves with the final state once the stream has finished. */
@@ -425,9 +440,16 @@ export class ResumableStream {
     this.sequence = sequence;
     this.sentBytes += bytes;
     this.hooks.onAppend?.(bytes);
+    if (this.issuedWaiters.length > 0) this.releaseWaiters();
     this.persistence.afterAppend(overLimits);
     if (this.producedHere) this.hooks.bus?.publish(this.id, event, final);
     return event;
+  }
+
+  private releaseWaiters(): void {
+    const waiting = this.issuedWaiters;
+    this.issuedWaiters = waiting.filter((waiter) => waiter.sequence > this.sequence && !this.isFinished);
+    for (const waiter of waiting) if (!this.issuedWaiters.includes(waiter)) waiter.resolve();
   }
 
   private deliver(): void {
@@ -450,6 +472,7 @@ export class ResumableStream {
     this.endedAt = Date.now();
     clearTimeout(this.timeoutTimer);
     this.abortController.abort(new Error(`stream ${state}`));
+    this.releaseWaiters();
     this.deliver();
     this.heartbeat.stop();
     this.resolveFinished(state);

@@ -2,11 +2,12 @@ import 'reflect-metadata';
 import { describe, expect, test } from '@jest/globals';
 import { Writable } from 'node:stream';
 import { SseStream } from '@nestjs/core/router/sse-stream.js';
-import type { FlowControl } from '../../lib/core/flow-control.js';
 import { formatSseMessage, frameOf, HEARTBEAT_FRAME, joinFrames } from '../../lib/core/sse-frame.js';
 import type { SseMessage } from '../../lib/core/stream-event.js';
 import { StreamRegistry } from '../../lib/core/stream-registry.js';
-import { mulberry32, range, record } from './helpers.js';
+import { serveStream } from '../../lib/http/serve-stream.js';
+import type { SseConnection } from '../../lib/http/sse-connection.js';
+import { mulberry32, range } from './helpers.js';
 
 /** What Nest's own `@Sse()` writes for a message (after the lone line break it sends first). */
 function nestFrame(message: SseMessage): Promise<string> {
@@ -27,37 +28,38 @@ function nestFrame(message: SseMessage): Promise<string> {
   });
 }
 
-/** A connection whose opening and backpressure the test controls; it keeps what was written. */
+/** A connection whose backpressure the test controls; it keeps what was written. */
 function fakeConnection() {
   const connection = {
-    open: undefined as (() => void) | undefined,
     backedUp: false,
     written: [] as string[],
     waiters: new Set<() => void>(),
+    closeListeners: [] as (() => void)[],
     aborts: 0,
+    ends: 0,
+    open: () => undefined,
+    write: (frame: Buffer) => void connection.written.push(frame.toString()),
     isBackedUp: () => connection.backedUp,
     onceWritable(listener: () => void) {
       connection.waiters.add(listener);
       return () => connection.waiters.delete(listener);
     },
+    end: () => void connection.ends++,
     abort: () => void connection.aborts++,
-    frames: {
-      whenOpen(listener: () => void) {
-        connection.open = listener;
-        return () => (connection.open = undefined);
-      },
-      write: (frame: Buffer) => void connection.written.push(frame.toString()),
-    },
+    onClose: (listener: () => void) => void connection.closeListeners.push(listener),
     drain() {
       const waiting = [...connection.waiters];
       connection.waiters.clear();
       for (const listener of waiting) listener();
     },
+    close() {
+      for (const listener of connection.closeListeners.splice(0)) listener();
+    },
     get ids(): string[] {
       return connection.written.flatMap((frame) => /^id: (\S+)$/m.exec(frame)?.[1] ?? []);
     },
   };
-  return connection satisfies FlowControl;
+  return connection satisfies SseConnection;
 }
 
 const noBeat = { heartbeat: false } as const;
@@ -102,81 +104,44 @@ describe('SSE frames', () => {
   });
 });
 
-describe('observe() writing frames directly', () => {
-  test('holds what comes before the connection opens, then writes it in order, emitting nothing', () => {
+describe('serveStream() writing frames to a connection', () => {
+  test('writes the position marker, the replay, then live events, in order', () => {
     const registry = new StreamRegistry({ heartbeatMs: 0 });
-    // With retryMs, so that the position marker (written during attach) is held too.
     const stream = registry.create(undefined, { retryMs: 1000 });
     for (let i = 1; i <= 3; i++) stream.send({ data: i });
     const connection = fakeConnection();
-    const client = record(stream.observe(undefined, { ...noBeat, flowControl: connection }));
-    expect(connection.written).toEqual([]);
+    serveStream(stream, connection, stream.admit(undefined), noBeat);
     stream.send({ data: 4 });
-    connection.open!();
-    stream.send({ data: 5 });
-    expect(connection.ids).toEqual(range(0, 5).map((n) => `${stream.epoch}-${n}`));
+    expect(connection.ids).toEqual(range(0, 4).map((n) => `${stream.epoch}-${n}`));
     expect(connection.written[0]).toBe(`id: ${stream.epoch}-0\nretry: 1000\n\n`);
     expect(connection.written[1]).toBe(`event: message\nid: ${stream.epoch}-1\ndata: 1\n\n`);
-    expect(client.messages).toEqual([]);
-    expect(client.completed).toBe(false);
+    expect(connection.ends).toBe(0);
   });
 
-  test('a stream that finished before the connection opened completes only once its frames are written', () => {
-    const registry = new StreamRegistry({ heartbeatMs: 0 });
-    const stream = registry.create();
-    stream.send({ data: 'only' });
-    stream.complete();
-    const connection = fakeConnection();
-    const client = record(stream.observe(undefined, { ...noBeat, flowControl: connection }));
-    expect(client.completed).toBe(false);
-    connection.open!();
-    // No position marker without retryMs: the first frame is the first event.
-    expect(connection.ids).toEqual([1, 2].map((n) => `${stream.epoch}-${n}`));
-    expect(connection.written[0]).toBe(`event: message\nid: ${stream.epoch}-1\ndata: only\n\n`);
-    expect(client.completed).toBe(true);
-  });
-
-  test('a writer that owns its connection: the Observable completes at once, the client ends the connection', () => {
+  test('ends the connection after the final event; a closed connection detaches the client', () => {
     const registry = new StreamRegistry({ heartbeatMs: 0 });
     const finished = registry.create();
+    finished.send({ data: 'only' });
     finished.complete();
+    const done = fakeConnection();
+    serveStream(finished, done, finished.admit(undefined), noBeat);
+    expect(done.ids).toEqual([1, 2].map((n) => `${finished.epoch}-${n}`));
+    expect(done.ends).toBe(1);
     const running = registry.create();
-    for (const stream of [finished, running]) {
-      const connection = fakeConnection();
-      const closeListeners: (() => void)[] = [];
-      let ends = 0;
-      const owned = {
-        ...connection,
-        frames: {
-          ...connection.frames,
-          end: () => void ends++,
-          onClose: (listener: () => void) => closeListeners.push(listener),
-        },
-      };
-      const client = record(stream.observe(undefined, { ...noBeat, flowControl: owned }));
-      expect(client.completed).toBe(true);
-      connection.open!();
-      if (stream === finished) {
-        expect(connection.ids).toEqual([`${stream.epoch}-1`]);
-        expect(ends).toBe(1);
-        expect(registry.stats().clients).toBe(0);
-      } else {
-        expect(connection.written).toEqual([]);
-        stream.send({ data: 'live' });
-        expect(connection.ids).toEqual([`${stream.epoch}-1`]);
-        expect(stream.clientCount).toBe(1);
-        closeListeners.forEach((listener) => listener());
-        expect(stream.clientCount).toBe(0);
-      }
-    }
+    const live = fakeConnection();
+    serveStream(running, live, running.admit(undefined), noBeat);
+    running.send({ data: 'live' });
+    expect([live.ids, running.clientCount]).toEqual([[`${running.epoch}-1`], 1]);
+    live.close();
+    expect(running.clientCount).toBe(0);
+    expect(registry.stats().clients).toBe(0);
   });
 
   test('pauses while the connection is backed up and resumes without gap or duplicate', () => {
     const registry = new StreamRegistry({ heartbeatMs: 0 });
     const stream = registry.create();
     const connection = fakeConnection();
-    record(stream.observe(undefined, { ...noBeat, flowControl: connection }));
-    connection.open!();
+    serveStream(stream, connection, stream.admit(undefined), noBeat);
     connection.backedUp = true;
     for (let i = 1; i <= 10; i++) stream.send({ data: i });
     expect(connection.ids).toEqual([`${stream.epoch}-1`]);
@@ -192,27 +157,27 @@ describe('observe() writing frames directly', () => {
     const registry = new StreamRegistry({ heartbeatMs: 0, maxClientBacklogBytes: 1000 });
     const stream = registry.create();
     const connection = fakeConnection();
-    const client = record(stream.observe(undefined, { ...noBeat, flowControl: connection }));
-    connection.open!();
+    serveStream(stream, connection, stream.admit(undefined), noBeat);
     connection.backedUp = true;
     for (let i = 1; i <= 20; i++) stream.send({ data: 'x'.repeat(100) });
-    expect(connection.aborts).toBe(1);
-    expect(client.completed).toBe(true);
+    expect([connection.aborts, connection.ends]).toEqual([1, 0]);
     expect(registry.stats().clients).toBe(0);
   });
 
-  test('writes heartbeats only while open and not backed up; unsubscribing detaches the client', async () => {
+  test('writes heartbeats only while not backed up, and none once the connection closed', async () => {
     const registry = new StreamRegistry({ heartbeatMs: 10 });
     const stream = registry.create();
     const connection = fakeConnection();
-    const client = record(stream.observe(undefined, { flowControl: connection }));
+    connection.backedUp = true;
+    serveStream(stream, connection, stream.admit(undefined));
     await new Promise((resolve) => setTimeout(resolve, 40));
     expect(connection.written).toEqual([]);
-    connection.open!();
+    connection.backedUp = false;
     await new Promise((resolve) => setTimeout(resolve, 40));
     expect(connection.written.filter((frame) => frame === ': heartbeat\n\n').length).toBeGreaterThan(0);
-    client.subscription.unsubscribe();
-    expect(registry.stats().clients).toBe(0);
-    expect(connection.open).toBeUndefined();
+    connection.close();
+    const written = connection.written.length;
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect([connection.written.length, registry.stats().clients]).toEqual([written, 0]);
   });
 });

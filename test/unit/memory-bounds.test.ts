@@ -81,7 +81,7 @@ describe('Memory held for events is bounded and released', () => {
     expect(chunk.byteLength).toBe(frame.byteLength + frame.length.toString(16).length + 4);
   });
 
-  test('a client that stops reading on the direct path is handed at most the high-water mark plus one event', async () => {
+  test('a client that stops reading on the direct path is handed at most the high-water mark plus two events', async () => {
     const stream = new StreamRegistry({ heartbeatMs: 0 }).create();
     const response = stalledResponse();
     const connection = new NodeHttpConnection(response as unknown as ServerResponse);
@@ -91,8 +91,9 @@ describe('Memory held for events is bounded and released', () => {
     for (let index = 0; index < 200; index++) stream.send({ data: 'd'.repeat(10_000) });
     await nextTurn();
     expect(response.writableLength).toBeGreaterThan(0);
-    // Events until the high-water mark is passed.
-    expect(response.writableLength).toBeLessThanOrEqual(HIGH_WATER_BYTES + 10_100);
+    // Events until the high-water mark is passed, and one more when the response had not yet
+    // taken what was held for the end of the turn.
+    expect(response.writableLength).toBeLessThanOrEqual(HIGH_WATER_BYTES + 2 * 10_100);
   });
 
   test('a client that stops reading on the Nest pipeline is handed at most 64 KiB plus one event', async () => {

@@ -2,10 +2,10 @@ import 'reflect-metadata';
 import { describe, expect, test } from '@jest/globals';
 import { HttpException, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { StreamNotFoundError } from '../../lib/core/errors.js';
+import { StreamFullyDeliveredError, StreamNotFoundError } from '../../lib/core/errors.js';
 import { StreamRegistry, type StreamRegistryOptions } from '../../lib/core/stream-registry.js';
 import { SseConnectionTracker } from '../../lib/nest/sse-connection-tracker.js';
-import { StreamFullyDeliveredException, StreamGuard } from '../../lib/nest/stream.guard.js';
+import { StreamGuard } from '../../lib/nest/stream.guard.js';
 
 /*
  * StreamGuard's own decisions, without a route: every route in the other suites returns
@@ -43,7 +43,7 @@ async function refusal(decision: Promise<boolean>): Promise<number> {
     (thrown: unknown) => thrown,
   );
   if (error instanceof HttpException) return error.getStatus();
-  if (error instanceof StreamNotFoundError) return error.statusCode;
+  if (error instanceof StreamNotFoundError || error instanceof StreamFullyDeliveredError) return error.statusCode;
   throw new Error(`the guard admitted the request, or refused it with ${String(error)}`);
 }
 
@@ -59,7 +59,7 @@ describe('StreamGuard', () => {
   test('answers 204 to a client that has the final event of a finished stream (decided at once, in memory)', async () => {
     const { registry, request } = guardOf();
     const stream = finishedStream(registry);
-    await expect(request(stream.id, stream.lastEventId)).rejects.toBeInstanceOf(StreamFullyDeliveredException);
+    await expect(request(stream.id, stream.lastEventId)).rejects.toBeInstanceOf(StreamFullyDeliveredError);
     expect(await refusal(request(stream.id, stream.lastEventId))).toBe(204);
     // One event short of the end, or no id at all: there is still something to send.
     await expect(request(stream.id, `${stream.epoch}-3`)).resolves.toBe(true);

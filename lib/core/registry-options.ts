@@ -1,0 +1,104 @@
+import type { EventStore } from './event-store.js';
+import type { StreamLogger } from './logger.js';
+import type { StreamOptions } from './options.js';
+import type { ResumePoint } from './resume.js';
+import type { StreamBus } from './stream-bus.js';
+import type { CatchupTier, LocateSource } from './stream-metrics.js';
+import type { StreamState } from './stream-event.js';
+import type { ResumableStream } from './stream.js';
+
+/** Options of a registry: limits, plus the defaults of every stream it creates. */
+export interface StreamRegistryOptions extends StreamOptions {
+  /** Most streams held at once (running and retained). Default 10000. */
+  readonly maxStreams?: number;
+  /** Most clients connected at once, all streams of this instance together. Default 50000. */
+  readonly maxClients?: number;
+  /**
+   * Who may subscribe to which stream, checked by `StreamGuard` for every stream: created here,
+   * brought back from the store, or followed from another instance. Runs after your own auth
+   * guards (so `request.user` is set), before anything reveals whether the stream exists; a
+   * refusal is answered 404, exactly like an unknown stream. Default: anyone with the id.
+   */
+  readonly authorize?: StreamAuthorizer;
+  /** Where the registry logs (a NestJS Logger fits). Default: nothing is logged. */
+  readonly logger?: StreamLogger;
+  /**
+   * The durable tier: events are written to it (see the persist options), clients catch up from
+   * it, and streams that left memory are served from it. Default: none (memory only).
+   */
+  readonly store?: EventStore;
+  /**
+   * Shares streams with other instances (`RedisStreamBus` from nestjs-meridian-stream/redis).
+   * Default: none; every stream lives in this process.
+   */
+  readonly bus?: StreamBus;
+}
+
+/** Options of `create()`: a stream's own options, and optionally its id. */
+export interface CreateStreamOptions extends StreamOptions {
+  /** Use this id instead of a generated one: 1 to 128 of `A-Z a-z 0-9 _ -`. */
+  readonly id?: string;
+  /**
+   * Who may subscribe, checked by `StreamGuard` with the request (after your own auth guards
+   * ran, so `request.user` is set). A refusal is answered 404, exactly like an unknown stream.
+   * It lives in this process's memory with the stream: on an instance that only follows the
+   * stream, or after a restart, only the module-wide `authorize` applies, so use that one too
+   * when streams outlive their process.
+   */
+  readonly authorize?: StreamAuthorizer;
+}
+
+/** A client let in: the stream it asked for and where it continues. What `admit()` resolves to. */
+export interface StreamAdmission {
+  /** The stream, in memory now (from here, the store or another instance). */
+  readonly stream: ResumableStream;
+  /** Where the client continues; hand it to `stream.observe()` or `stream.attach()`. */
+  readonly point: ResumePoint;
+}
+
+/**
+ * Decides whether a request may subscribe to a stream. `request` is the HTTP request as Nest
+ * hands it to guards (Express `Request`, Fastify `FastifyRequest`).
+ */
+export type StreamAuthorizer = (request: unknown, stream: ResumableStream) => boolean | Promise<boolean>;
+
+/** What `stats()` reports. */
+export interface StreamRegistryStats {
+  /** Streams held (running and retained). */
+  streams: number;
+  /** Streams by state. */
+  byState: Record<StreamState, number>;
+  /** Clients connected, all streams. */
+  clients: number;
+  /** Events currently held in replay buffers. */
+  bufferedEvents: number;
+  /** Bytes of data of the events held in replay buffers. */
+  bufferedBytes: number;
+  /** Streams created since the registry started. */
+  streamsCreated: number;
+  /** Clients cut for being too slow, since the registry started. */
+  slowClientDisconnects: number;
+  /** Events appended (produced here or received from the bus) since start. */
+  eventsTotal: number;
+  /** Bytes of data of the events appended since start. */
+  bytesTotal: number;
+  /** Events appended per second, averaged over the last 10 full seconds. */
+  eventsPerSecond: number;
+  /** Bytes of data appended per second, averaged over the last 10 full seconds. */
+  bytesPerSecond: number;
+  /** Clients connected since start. */
+  clientsAttached: number;
+  /** Clients connected since start, by where their first event came from. */
+  catchup: Record<CatchupTier, number>;
+  /** Streams `locate()` brought into memory, from the store and from the bus (another instance). */
+  located: Record<LocateSource, number>;
+}
+
+/** Default of {@link StreamRegistryOptions.maxClients}. */
+export const DEFAULT_MAX_CLIENTS = 50_000;
+
+/** Default of {@link StreamRegistryOptions.maxStreams}. */
+export const DEFAULT_MAX_STREAMS = 10_000;
+
+/** Stream ids: 1 to 128 of `A-Z a-z 0-9 _ -`. */
+export const STREAM_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
