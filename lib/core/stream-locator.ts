@@ -5,7 +5,9 @@ import { STREAM_ID_PATTERN } from './registry-options.js';
 import type { StreamBus } from './stream-bus.js';
 import { StreamLimitError } from './errors.js';
 import type { StreamMetrics } from './stream-metrics.js';
-import { ResumableStream, type StreamHooks } from './stream.js';
+import { FollowedStream } from './followed-stream.js';
+import { RestoredStream } from './restored-stream.js';
+import type { ResumableStream, StreamHooks } from './stream.js';
 
 /** What the locator needs from its registry. */
 export interface LocatingRegistry {
@@ -82,7 +84,7 @@ export class StreamLocator {
       persistedThrough: info.persistedThrough,
     };
     const options = resolveStreamOptions(this.registry.defaults);
-    const stream = new ResumableStream(id, options, this.registry.hooks, origin);
+    const stream = new FollowedStream(id, options, this.registry.hooks, origin);
     // Filled with what the bus holds before anyone attaches, then fed live; pages bounded in bytes.
     const pageEvents = eventsPerBusRead(options);
     for (let after = startAfter; !stream.isFinished;) {
@@ -126,7 +128,7 @@ export class StreamLocator {
       state: meta.status,
       finishedAt: meta.finishedAt?.getTime(),
     };
-    const stream = new ResumableStream(id, resolveStreamOptions(this.registry.defaults), this.registry.hooks, restored);
+    const stream = new RestoredStream(id, resolveStreamOptions(this.registry.defaults), this.registry.hooks, restored);
     this.registry.streams.set(id, stream);
     this.registry.metrics.located.store++;
     // Served from the store alone; kept for the retention like any finished stream.

@@ -30,6 +30,23 @@ export interface PersistableStream {
   trimToLimits(): void;
 }
 
+/** How a stream's persistence is set up. */
+export interface StreamPersistenceOptions {
+  readonly stream: PersistableStream;
+  /** The store; none: nothing is written (a persist function may still be given to each call). */
+  readonly store: EventStore | undefined;
+  readonly auto: AutoPersistOptions;
+  readonly logger: StreamLogger;
+  /** Every event up to this sequence is stored already. Default 0. */
+  readonly storedThrough?: number;
+  /** Read-only: served from the store, or followed from its producer, which writes it. Default false. */
+  readonly readOnly?: boolean;
+  /** After each commit: how far the store now holds the stream. */
+  readonly onPersisted?: (throughSequence: number) => void;
+  /** A failure no retry can mend (the id belongs to another stream in the store). */
+  readonly onFatal?: (error: Error) => void;
+}
+
 /** What one persist call did. */
 export interface PersistResult {
   /** Events written by this call. */
@@ -58,20 +75,24 @@ export class StreamPersistence {
   /** A failure no retry can mend (the id belongs to another stream in the store). */
   private fatal: Error | undefined;
 
-  constructor(
-    private readonly stream: PersistableStream,
-    private readonly store: EventStore | undefined,
-    private readonly auto: AutoPersistOptions,
-    private readonly logger: StreamLogger,
-    storedThrough = 0,
-    readOnly = false,
-    private readonly onPersisted?: (throughSequence: number) => void,
-    private readonly onFatal?: (error: Error) => void,
-  ) {
-    this.stored = storedThrough;
-    this.readOnly = readOnly;
-    if (store && !readOnly && auto.everyMs > 0) {
-      this.timer = setInterval(() => this.background(), auto.everyMs).unref();
+  private readonly stream: PersistableStream;
+  private readonly store: EventStore | undefined;
+  private readonly auto: AutoPersistOptions;
+  private readonly logger: StreamLogger;
+  private readonly onPersisted?: (throughSequence: number) => void;
+  private readonly onFatal?: (error: Error) => void;
+
+  constructor(options: StreamPersistenceOptions) {
+    this.stream = options.stream;
+    this.store = options.store;
+    this.auto = options.auto;
+    this.logger = options.logger;
+    this.onPersisted = options.onPersisted;
+    this.onFatal = options.onFatal;
+    this.stored = options.storedThrough ?? 0;
+    this.readOnly = options.readOnly ?? false;
+    if (this.store && !this.readOnly && this.auto.everyMs > 0) {
+      this.timer = setInterval(() => this.background(), this.auto.everyMs).unref();
     }
   }
 

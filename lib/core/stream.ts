@@ -3,30 +3,19 @@ import {
   EventTooLargeError,
   InvalidStreamInputError,
   PublicStreamError,
-  StreamFullyDeliveredError,
-  StreamLimitError,
   StreamProducedElsewhereError,
 } from './errors.js';
-import type { EventStore, PersistFunction, StoredStreamMeta } from './event-store.js';
-import type { BusEvent, StreamBus } from './stream-bus.js';
+import type { PersistFunction, StoredStreamMeta } from './event-store.js';
 import { formatEventId, newEpoch, parseEventId } from './event-id.js';
-import { HeartbeatTicker, type HeartbeatListener } from './heartbeat.js';
-import type { StreamLogger } from './logger.js';
+import type { HeartbeatListener } from './heartbeat.js';
 import { observeStream, type ObserveOptions } from './observe-stream.js';
-import { eventsPerBusRead, type ResolvedStreamOptions } from './options.js';
-import {
-  catchupTier,
-  isResumePoint,
-  preambleFor,
-  resolveResume,
-  type ResumeContext,
-  type ResumePoint,
-} from './resume.js';
-import type { CatchupTier } from './stream-metrics.js';
+import type { ResolvedStreamOptions } from './options.js';
+import { isResumePoint, type ResumePoint } from './resume.js';
 import { runProducer, type StreamProducer } from './producer.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import { assertSseField, serializeData } from './sse-format.js';
-import { StreamClient, type ClientEndReason, type ClientSink, type ClientSource } from './stream-client.js';
+import type { ClientEndReason, ClientSink, StreamClient } from './stream-client.js';
+import { StreamClients } from './stream-clients.js';
 import {
   isFinishedState,
   type EventInput,
@@ -37,48 +26,9 @@ import {
 import { StreamHistory } from './stream-history.js';
 import { StreamPersistence, type PersistResult } from './stream-persistence.js';
 
-/** Called by the stream; the registry uses them for bookkeeping. */
-export interface StreamHooks {
-  readonly logger: StreamLogger;
-  /** The durable tier, when one is configured. */
-  readonly store?: EventStore;
-  /** Shares streams with other instances, when one is configured. */
-  readonly bus?: StreamBus;
-  onFinish(stream: ResumableStream): void;
-  onClientEnd(stream: ResumableStream, reason: ClientEndReason): void;
-  /** An event was appended (produced here or received from the bus). */
-  onAppend?(bytes: number): void;
-  /** A client connected; `tier` is where its first event comes from. */
-  onAttach?(tier: CatchupTier): void;
-  /** Throws when the instance cannot take another client (`maxClients`). */
-  assertClientCapacity?(): void;
-}
+import type { FollowedStreamState, RestoredStreamState, StreamHooks } from './stream-origin.js';
 
-/** A stream brought back from its stored metadata (no longer in memory, or the process restarted). */
-export interface RestoredStreamState {
-  /** Marks a restored stream. */
-  readonly kind?: 'restored';
-  /** The stored epoch. */
-  readonly epoch: string;
-  /** The last stored sequence. */
-  readonly lastSequence: number;
-  /** The stored state; a stream stored as running was interrupted. */
-  readonly state: StreamState;
-  /** When it finished (ms since the epoch), if it did. */
-  readonly finishedAt: number | undefined;
-}
-
-/** A local copy of a stream produced on another instance, fed by the bus. */
-export interface FollowedStreamState {
-  /** Marks a followed stream. */
-  readonly kind: 'follower';
-  /** The epoch the producer gave the stream. */
-  readonly epoch: string;
-  /** The bus holds events after this sequence; older ones are in the store. */
-  readonly startAfter: number;
-  /** Every event up to this sequence is in the store. */
-  readonly persistedThrough: number;
-}
+export type { FollowedStreamState, RestoredStreamState, StreamHooks };
 
 /**
  * One producer, any number of clients, every event kept in a bounded replay buffer under an id
@@ -89,27 +39,22 @@ export class ResumableStream {
   readonly epoch: string;
   /** When the stream object was made (ms since the epoch). */
   readonly createdAt = Date.now();
-  private currentState: StreamState = 'pending';
-  private endedAt: number | undefined;
-  private sequence = 0;
+  protected currentState: StreamState = 'pending';
+  protected endedAt: number | undefined;
+  protected sequence = 0;
   private sentBytes = 0;
-  private readonly buffer: ReplayBuffer;
-  private readonly persistence: StreamPersistence;
-  private readonly clients = new Set<StreamClient>();
-  private readonly heartbeat: HeartbeatTicker;
+  protected readonly buffer: ReplayBuffer;
+  protected readonly persistence: StreamPersistence;
+  private readonly clients: StreamClients;
   private timeoutTimer: NodeJS.Timeout | undefined;
-  private readonly abortController = new AbortController();
+  protected readonly abortController = new AbortController();
   private readonly finishedPromise: Promise<StreamState>;
-  private resolveFinished!: (state: StreamState) => void;
-  private readonly source: ClientSource;
-  /** Where the stream stands for a resuming client: read live, built once (every connection asks, some three times). */
-  private readonly resumeContext: ResumeContext;
+  protected resolveFinished!: (state: StreamState) => void;
   private shared: Promise<void> = Promise.resolve();
   /** Produced on another instance: events arrive through `ingest()`. */
   readonly follower: boolean;
   /** Created by this process's registry (not brought back from the store or followed from the bus). */
   readonly producedHere: boolean;
-  private unfollow: (() => void) | undefined;
   /** Waiting in `whenIssued()`. */
   private issuedWaiters: { readonly sequence: number; readonly resolve: () => void }[] = [];
 
@@ -119,7 +64,7 @@ export class ResumableStream {
     readonly id: string,
     /** The options in force for this stream, defaults filled in. */
     readonly options: ResolvedStreamOptions,
-    private readonly hooks: StreamHooks,
+    protected readonly hooks: StreamHooks,
     origin?: RestoredStreamState | FollowedStreamState,
   ) {
     const stream = this;
@@ -130,8 +75,8 @@ export class ResumableStream {
     this.epoch = origin?.epoch ?? newEpoch();
     this.sequence = follower?.startAfter ?? restored?.lastSequence ?? 0;
     this.finishedPromise = new Promise((resolve) => (this.resolveFinished = resolve));
-    this.persistence = new StreamPersistence(
-      {
+    this.persistence = new StreamPersistence({
+      stream: {
         id,
         get lastSequence() {
           return stream.sequence;
@@ -141,56 +86,47 @@ export class ResumableStream {
         dropThrough: (sequence) => this.buffer.dropThrough(sequence),
         trimToLimits: () => this.buffer.trim(),
       },
-      hooks.store,
-      { everyEvents: options.persistEveryEvents, everyMs: options.persistEveryMs, onFinish: options.persistOnFinish },
-      hooks.logger,
-      follower?.persistedThrough ?? this.sequence,
-      origin !== undefined,
-      (through) => hooks.bus?.persisted(id, through),
-      (error) => this.fail(error),
-    );
+      store: hooks.store,
+      auto: {
+        everyEvents: options.persistEveryEvents,
+        everyMs: options.persistEveryMs,
+        onFinish: options.persistOnFinish,
+      },
+      logger: hooks.logger,
+      storedThrough: follower?.persistedThrough ?? this.sequence,
+      readOnly: origin !== undefined,
+      onPersisted: (through) => hooks.bus?.persisted(id, through),
+      onFatal: (error) => this.fail(error),
+    });
+
     this.buffer = new ReplayBuffer(
       { maxEvents: options.bufferMaxEvents, maxBytes: options.bufferMaxBytes },
       (sequence) => this.persistence.canEvict(sequence),
       this.sequence,
     );
-    this.heartbeat = new HeartbeatTicker(options.heartbeatMs);
     const history = hooks.store && new StreamHistory(id, this.epoch, options, hooks.store, hooks.logger);
-    this.source = {
-      get lastSequence() {
-        return stream.sequence;
+    const persistence = this.persistence;
+    this.clients = new StreamClients(
+      {
+        id,
+        epoch: this.epoch,
+        options,
+        get lastSequence() {
+          return stream.sequence;
+        },
+        get isFinished() {
+          return stream.isFinished;
+        },
+        get sentBytes() {
+          return stream.sentBytes;
+        },
+        buffer: this.buffer,
+        canReadHistory: (sequence) => persistence.hasStore && sequence < persistence.persistedThrough,
+        readHistory: (sequence, first) => history!.read(sequence, persistence.persistedThrough, first),
       },
-      get isFinished() {
-        return stream.isFinished;
-      },
-      get sentBytes() {
-        return stream.sentBytes;
-      },
-      get firstHeldSequence() {
-        return stream.buffer.firstSequence;
-      },
-      eventAt: (sequence) => this.buffer.get(sequence),
-      endOffset: (sequence) => this.buffer.endOffset(sequence),
-      canReadHistory: (sequence) => this.persistence.hasStore && sequence < this.persistence.persistedThrough,
-      readHistory: (sequence, first) => history!.read(sequence, this.persistence.persistedThrough, first),
-      detach: (client, reason) => {
-        this.clients.delete(client);
-        this.hooks.onClientEnd(this, reason);
-      },
-    };
-    this.resumeContext = {
-      epoch: this.epoch,
-      get lastSequence() {
-        return stream.sequence;
-      },
-      get firstHeldSequence() {
-        return stream.buffer.firstSequence;
-      },
-      canReadHistory: this.source.canReadHistory,
-      retryMs: options.retryMs,
-      resetType: options.eventTypes.reset,
-    };
-    if (restored) this.restore(restored);
+      hooks,
+      (reason) => hooks.onClientEnd(this, reason),
+    );
     if (follower) this.currentState = 'running';
   }
 
@@ -221,7 +157,7 @@ export class ResumableStream {
 
   /** Clients connected to this stream in this process. */
   get clientCount(): number {
-    return this.clients.size;
+    return this.clients.count;
   }
 
   /**
@@ -229,9 +165,7 @@ export class ResumableStream {
    * leaves. Cheap enough for a check once a second, not for every event.
    */
   get clientProgress(): string {
-    let progress = '';
-    for (const client of this.clients) progress += `${client.position},`;
-    return progress;
+    return this.clients.progress;
   }
 
   /** Events and bytes currently held in the replay buffer. */
@@ -355,7 +289,7 @@ export class ResumableStream {
    * that is malformed or ahead of the stream.
    */
   resolveResume(lastEventId?: string | null): ResumePoint {
-    return resolveResume(this.resumeContext, lastEventId);
+    return this.clients.resolve(lastEventId);
   }
 
   /**
@@ -366,13 +300,7 @@ export class ResumableStream {
    * per request; `observe()` and `attach()` take the point it returns.
    */
   admit(lastEventId?: string | null): ResumePoint {
-    const point = resolveResume(this.resumeContext, lastEventId);
-    // An empty 200 would make EventSource reconnect for ever; 204 tells it to stop.
-    if (lastEventId && this.isFinished && point.cursor === this.sequence && !point.reset) {
-      throw new StreamFullyDeliveredError(this.id);
-    }
-    this.assertClientCapacity();
-    return point;
+    return this.clients.admit(lastEventId);
   }
 
   /**
@@ -397,30 +325,15 @@ export class ResumableStream {
    * reason `slow`. `preamble` receives the reset event or position marker first, when there is one.
    */
   attach(sink: ClientSink, from?: string | null | ResumePoint, preamble?: (message: SseMessage) => void): StreamClient {
-    const context = this.resumeContext;
-    // A point was admitted already (capacity included); an id is read now.
-    let point: ResumePoint;
-    if (isResumePoint(from)) {
-      point = from;
-    } else {
-      this.assertClientCapacity();
-      point = resolveResume(context, from);
-    }
-    const client = new StreamClient(this.source, point.cursor, sink, this.options.maxClientBacklogBytes);
-    this.hooks.onAttach?.(catchupTier(context, point));
-    const first = preambleFor(context, point);
-    if (first) preamble?.(first);
-    this.clients.add(client);
-    client.pump();
-    return client;
+    return this.clients.attach(sink, from, preamble);
   }
 
   /** Ends every client (reason `shutdown`) without finishing the stream. */
   disconnectAll(reason: ClientEndReason): void {
-    for (const client of [...this.clients]) client.close(reason);
+    this.clients.disconnectAll(reason);
   }
 
-  private append(type: string, data: string, retry: number | undefined, final?: StreamState): StreamEvent {
+  protected append(type: string, data: string, retry: number | undefined, final?: StreamState): StreamEvent {
     assertSseField('type', type);
     if (retry !== undefined && (!Number.isSafeInteger(retry) || retry < 0)) {
       throw new InvalidStreamInputError(`Event retry must be a whole number of ms >= 0, got ${String(retry)}.`);
@@ -452,8 +365,8 @@ export class ResumableStream {
     for (const waiter of waiting) if (!this.issuedWaiters.includes(waiter)) waiter.resolve();
   }
 
-  private deliver(): void {
-    for (const client of this.clients) client.pump();
+  protected deliver(): void {
+    this.clients.deliver();
   }
 
   /** The final event is appended whatever its size: a stream must always be able to end. */
@@ -467,71 +380,16 @@ export class ResumableStream {
   }
 
   /** The final event is in the buffer: deliver it, end the clients' wait, release timers. */
-  private settle(state: StreamState): void {
+  protected settle(state: StreamState): void {
     this.currentState = state;
     this.endedAt = Date.now();
     clearTimeout(this.timeoutTimer);
     this.abortController.abort(new Error(`stream ${state}`));
     this.releaseWaiters();
     this.deliver();
-    this.heartbeat.stop();
+    this.clients.stopHeartbeat();
     this.resolveFinished(state);
     this.hooks.onFinish(this);
-  }
-
-  /**
-   * @internal A follower's feed: appends an event produced on another instance, with its
-   * sequence. Duplicates are ignored; the final event finishes the stream.
-   */
-  ingest(event: BusEvent): void {
-    if (!this.follower || this.isFinished || event.sequence <= this.sequence) return;
-    if (event.sequence !== this.sequence + 1) {
-      this.skipTo(this.sequence, event.sequence);
-    }
-    this.append(event.type, event.data, undefined);
-    if (event.final) this.settle(event.final);
-    else this.deliver();
-  }
-
-  /**
-   * @internal The bus lost events after `afterSequence`: they can only come from the store. If
-   * it does not have them, memory starts over after the hole and clients that need the lost
-   * events are cut, to be told with a `reset` when they reconnect.
-   */
-  skipTo(afterSequence: number, nextSequence: number): void {
-    if (this.persistence.hasStore && this.persistence.persistedThrough >= nextSequence - 1) {
-      this.sequence = nextSequence - 1;
-      this.buffer.skipTo(nextSequence - 1);
-      return;
-    }
-    this.hooks.logger.warn(
-      `Stream ${this.id}: events ${afterSequence + 1} to ${nextSequence - 1} were lost by the bus and are not stored; clients that need them get a reset.`,
-    );
-    this.sequence = nextSequence - 1;
-    this.buffer.skipTo(nextSequence - 1);
-    this.deliver();
-  }
-
-  /** @internal Starts following the producing instance through the bus. */
-  followBus(bus: StreamBus): void {
-    const lost = (): BusEvent => ({
-      sequence: this.sequence + 1,
-      type: this.options.eventTypes.error,
-      data: JSON.stringify({
-        status: 'failed',
-        message: 'The producer was lost: its instance stopped.',
-        reason: 'producer_lost',
-      }),
-      final: 'failed',
-    });
-    const follower = {
-      event: (event: BusEvent) => this.ingest(event),
-      gap: (after: number, next: number) => this.skipTo(after, next),
-      stored: (through: number) => this.storedThrough(through),
-      retentionMs: this.options.retentionMs,
-      batchEvents: eventsPerBusRead(this.options),
-    };
-    this.unfollow = bus.follow(this.id, this.sequence, follower, lost);
   }
 
   private assertProducedHere(what: string): void {
@@ -540,17 +398,9 @@ export class ResumableStream {
     }
   }
 
-  /** @internal A follower learns how far the producer has stored. */
-  storedThrough(throughSequence: number): void {
-    this.persistence.advanceTo(throughSequence);
-  }
-
   /** @throws StreamLimitError (503) when the stream already has `maxClientsPerStream` clients. */
   assertClientCapacity(): void {
-    if (this.clients.size >= this.options.maxClientsPerStream) {
-      throw new StreamLimitError('maxClientsPerStream', this.options.maxClientsPerStream, `Stream ${this.id}`);
-    }
-    this.hooks.assertClientCapacity?.();
+    this.clients.assertCapacity();
   }
 
   /** @internal used by the Observable adapter. */
@@ -560,12 +410,12 @@ export class ResumableStream {
 
   /** @internal used by the Observable adapter. */
   addHeartbeat(listener: HeartbeatListener): void {
-    this.heartbeat.add(listener);
+    this.clients.addHeartbeat(listener);
   }
 
   /** @internal used by the Observable adapter. */
   removeHeartbeat(listener: HeartbeatListener): void {
-    this.heartbeat.remove(listener);
+    this.clients.removeHeartbeat(listener);
   }
 
   /** Every event up to this sequence is in the store. */
@@ -607,30 +457,8 @@ export class ResumableStream {
 
   /** Stops background work (timers); the registry calls it when it drops the stream. */
   dispose(): void {
-    this.unfollow?.();
     this.persistence.stop();
-    this.heartbeat.stop();
+    this.clients.stopHeartbeat();
     clearTimeout(this.timeoutTimer);
-  }
-
-  private restore(restored: RestoredStreamState): void {
-    this.persistence.stop();
-    if (isFinishedState(restored.state)) {
-      this.currentState = restored.state;
-      this.endedAt = restored.finishedAt ?? Date.now();
-      this.abortController.abort(new Error('restored from the store'));
-      this.resolveFinished(this.currentState);
-      return;
-    }
-    // Its producer's process ended before the stream did: served as far as it was stored, then
-    // a final error event (in memory only; a later restore issues the same one, with the same id).
-    this.currentState = 'running';
-    const data = {
-      status: 'failed',
-      message: 'The stream was interrupted: its producer stopped before it finished.',
-      reason: 'interrupted',
-    };
-    this.append(this.options.eventTypes.error, JSON.stringify(data), undefined);
-    this.settle('failed');
   }
 }

@@ -1,11 +1,11 @@
 import { resolveStreamOptions } from '../../lib/core/options.js';
-import { ResumableStream } from '../../lib/core/stream.js';
+import { FollowedStream } from '../../lib/core/followed-stream.js';
 import { SILENT_LOGGER } from '../../lib/core/logger.js';
 import { isStreamEvent, type SseMessage } from '../../lib/index.js';
 
 const hooks = { logger: SILENT_LOGGER, onFinish: () => undefined, onClientEnd: () => undefined };
 const follower = () =>
-  new ResumableStream('f', resolveStreamOptions({ heartbeatMs: 0 }), hooks, {
+  new FollowedStream('f', resolveStreamOptions({ heartbeatMs: 0 }), hooks, {
     kind: 'follower',
     epoch: 'abc',
     startAfter: 0,

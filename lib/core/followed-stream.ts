@@ -1,0 +1,82 @@
+import { eventsPerBusRead, type ResolvedStreamOptions } from './options.js';
+import type { BusEvent, StreamBus } from './stream-bus.js';
+import type { FollowedStreamState, StreamHooks } from './stream-origin.js';
+import { ResumableStream } from './stream.js';
+
+/**
+ * A local copy of a stream produced on another instance: its events arrive through the bus, in
+ * order, with the producer's sequences; this instance's clients read them as from any stream.
+ */
+export class FollowedStream extends ResumableStream {
+  private unfollow: (() => void) | undefined;
+
+  /** @internal Made by the registry's locator. */
+  constructor(id: string, options: ResolvedStreamOptions, hooks: StreamHooks, origin: FollowedStreamState) {
+    super(id, options, hooks, origin);
+  }
+
+  /**
+   * @internal A follower's feed: appends an event produced on another instance, with its
+   * sequence. Duplicates are ignored; the final event finishes the stream.
+   */
+  ingest(event: BusEvent): void {
+    if (this.isFinished || event.sequence <= this.sequence) return;
+    if (event.sequence !== this.sequence + 1) {
+      this.skipTo(this.sequence, event.sequence);
+    }
+    this.append(event.type, event.data, undefined);
+    if (event.final) this.settle(event.final);
+    else this.deliver();
+  }
+
+  /**
+   * @internal The bus lost events after `afterSequence`: they can only come from the store. If
+   * it does not have them, memory starts over after the hole and clients that need the lost
+   * events are cut, to be told with a `reset` when they reconnect.
+   */
+  skipTo(afterSequence: number, nextSequence: number): void {
+    if (this.persistence.hasStore && this.persistence.persistedThrough >= nextSequence - 1) {
+      this.sequence = nextSequence - 1;
+      this.buffer.skipTo(nextSequence - 1);
+      return;
+    }
+    this.hooks.logger.warn(
+      `Stream ${this.id}: events ${afterSequence + 1} to ${nextSequence - 1} were lost by the bus and are not stored; clients that need them get a reset.`,
+    );
+    this.sequence = nextSequence - 1;
+    this.buffer.skipTo(nextSequence - 1);
+    this.deliver();
+  }
+
+  /** @internal Starts following the producing instance through the bus. */
+  followBus(bus: StreamBus): void {
+    const lost = (): BusEvent => ({
+      sequence: this.sequence + 1,
+      type: this.options.eventTypes.error,
+      data: JSON.stringify({
+        status: 'failed',
+        message: 'The producer was lost: its instance stopped.',
+        reason: 'producer_lost',
+      }),
+      final: 'failed',
+    });
+    const follower = {
+      event: (event: BusEvent) => this.ingest(event),
+      gap: (after: number, next: number) => this.skipTo(after, next),
+      stored: (through: number) => this.storedThrough(through),
+      retentionMs: this.options.retentionMs,
+      batchEvents: eventsPerBusRead(this.options),
+    };
+    this.unfollow = bus.follow(this.id, this.sequence, follower, lost);
+  }
+
+  /** @internal A follower learns how far the producer has stored. */
+  storedThrough(throughSequence: number): void {
+    this.persistence.advanceTo(throughSequence);
+  }
+
+  override dispose(): void {
+    this.unfollow?.();
+    super.dispose();
+  }
+}

@@ -1,0 +1,37 @@
+import type { ResolvedStreamOptions } from './options.js';
+import { isFinishedState } from './stream-event.js';
+import type { RestoredStreamState, StreamHooks } from './stream-origin.js';
+import { ResumableStream } from './stream.js';
+
+/**
+ * A stream brought back from its stored metadata (no longer in memory, or the process restarted):
+ * served from the store as far as it was stored; read-only.
+ */
+export class RestoredStream extends ResumableStream {
+  /** @internal Made by the registry's locator. */
+  constructor(id: string, options: ResolvedStreamOptions, hooks: StreamHooks, origin: RestoredStreamState) {
+    super(id, options, hooks, origin);
+    this.restore(origin);
+  }
+
+  private restore(restored: RestoredStreamState): void {
+    this.persistence.stop();
+    if (isFinishedState(restored.state)) {
+      this.currentState = restored.state;
+      this.endedAt = restored.finishedAt ?? Date.now();
+      this.abortController.abort(new Error('restored from the store'));
+      this.resolveFinished(this.currentState);
+      return;
+    }
+    // Its producer's process ended before the stream did: served as far as it was stored, then
+    // a final error event (in memory only; a later restore issues the same one, with the same id).
+    this.currentState = 'running';
+    const data = {
+      status: 'failed',
+      message: 'The stream was interrupted: its producer stopped before it finished.',
+      reason: 'interrupted',
+    };
+    this.append(this.options.eventTypes.error, JSON.stringify(data), undefined);
+    this.settle('failed');
+  }
+}

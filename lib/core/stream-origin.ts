@@ -1,0 +1,50 @@
+import type { EventStore } from './event-store.js';
+import type { StreamLogger } from './logger.js';
+import type { StreamBus } from './stream-bus.js';
+import type { ClientEndReason } from './stream-client.js';
+import type { StreamState } from './stream-event.js';
+import type { CatchupTier } from './stream-metrics.js';
+import type { ResumableStream } from './stream.js';
+
+/** Called by the stream; the registry uses them for bookkeeping. */
+export interface StreamHooks {
+  readonly logger: StreamLogger;
+  /** The durable tier, when one is configured. */
+  readonly store?: EventStore;
+  /** Shares streams with other instances, when one is configured. */
+  readonly bus?: StreamBus;
+  onFinish(stream: ResumableStream): void;
+  onClientEnd(stream: ResumableStream, reason: ClientEndReason): void;
+  /** An event was appended (produced here or received from the bus). */
+  onAppend?(bytes: number): void;
+  /** A client connected; `tier` is where its first event comes from. */
+  onAttach?(tier: CatchupTier): void;
+  /** Throws when the instance cannot take another client (`maxClients`). */
+  assertClientCapacity?(): void;
+}
+
+/** A stream brought back from its stored metadata (no longer in memory, or the process restarted). */
+export interface RestoredStreamState {
+  /** Marks a restored stream. */
+  readonly kind?: 'restored';
+  /** The stored epoch. */
+  readonly epoch: string;
+  /** The last stored sequence. */
+  readonly lastSequence: number;
+  /** The stored state; a stream stored as running was interrupted. */
+  readonly state: StreamState;
+  /** When it finished (ms since the epoch), if it did. */
+  readonly finishedAt: number | undefined;
+}
+
+/** A local copy of a stream produced on another instance, fed by the bus. */
+export interface FollowedStreamState {
+  /** Marks a followed stream. */
+  readonly kind: 'follower';
+  /** The epoch the producer gave the stream. */
+  readonly epoch: string;
+  /** The bus holds events after this sequence; older ones are in the store. */
+  readonly startAfter: number;
+  /** Every event up to this sequence is in the store. */
+  readonly persistedThrough: number;
+}
