@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import { ServerResponse } from 'node:http';
 import tls from 'node:tls';
 import { Injectable } from '@nestjs/common';
+import { connectionsListOf, responseOn, writtenHead, type ConnectionsList } from '../http/node-private.js';
 import { nodeResponseOf } from './node-response.js';
 
 interface TrackedResponse {
@@ -10,30 +11,15 @@ interface TrackedResponse {
   readonly destroyed?: boolean;
   readonly writableFinished?: boolean;
   getHeader?(name: string): unknown;
-  /** The header block once written (Node's own field). */
-  readonly _header?: unknown;
 }
 
-/** An HTTP/1 response's socket; Node points `_httpMessage` at the response it is writing. */
+/** An HTTP/1 response's socket. */
 interface ResponseSocket {
   readonly destroyed: boolean;
-  readonly _httpMessage?: unknown;
 }
 
 /** The fewest responses held before ended ones are looked for. */
 const MIN_PRUNE_SIZE = 64;
-
-/** The description of the symbol under which Node's HTTP servers keep their connections. */
-const CONNECTIONS_LIST = 'http.server.connections';
-
-/**
- * Node's own list of an HTTP server's connections (since Node 18.2; what `closeAllConnections()`
- * walks), made when the server starts listening: one parser per connection, removed when the
- * connection closes. Reading it at shutdown costs nothing per connection.
- */
-interface ConnectionsList {
-  all(): readonly { readonly socket?: ResponseSocket | null }[];
-}
 
 /** A server to watch: Nest's HTTP server, a `net.Server`. */
 type WatchedServer = EventEmitter & { readonly listening?: boolean };
@@ -143,7 +129,8 @@ export class SseConnectionTracker {
     this.pruneConnections();
     for (const socket of this.connections) addIfEventStream(open, socket);
     for (const list of this.connectionLists) {
-      for (const connection of list.all()) if (connection.socket) addIfEventStream(open, connection.socket);
+      for (const connection of list.all())
+        if (connection.socket) addIfEventStream(open, connection.socket as ResponseSocket);
     }
     return open;
   }
@@ -166,7 +153,7 @@ export class SseConnectionTracker {
       const socket = sockets[index];
       // Node lets go of the socket (`_httpMessage`) once a response has finished writing.
       const over = socket
-        ? socket.destroyed || socket._httpMessage !== response
+        ? socket.destroyed || responseOn(socket) !== response
         : response.destroyed || response.writableFinished;
       if (over) continue;
       open[kept] = response;
@@ -181,18 +168,8 @@ export class SseConnectionTracker {
 
 /** Adds the response `socket` is writing to `open`, if it is an event stream that has not finished. */
 function addIfEventStream(open: Set<TrackedResponse>, socket: ResponseSocket): void {
-  const response = socket._httpMessage as TrackedResponse | null | undefined;
+  const response = responseOn(socket) as TrackedResponse | undefined;
   if (response && !response.writableFinished && isEventStream(response)) open.add(response);
-}
-
-/** Node's list of `server`'s connections, found by its symbol's description, if it keeps one. */
-function connectionsListOf(server: object): ConnectionsList | undefined {
-  for (const symbol of Object.getOwnPropertySymbols(server)) {
-    if (symbol.description !== CONNECTIONS_LIST) continue;
-    const list = (server as Record<symbol, unknown>)[symbol] as Partial<ConnectionsList> | undefined;
-    if (typeof list?.all === 'function') return list as ConnectionsList;
-  }
-  return undefined;
 }
 
 /** Whether a response's `Content-Type` is `text/event-stream`, set by `setHeader()` or `writeHead()`. */
@@ -200,6 +177,6 @@ function isEventStream(response: TrackedResponse): boolean {
   const type = response.getHeader?.('content-type');
   if (type !== undefined) return String(type).toLowerCase().startsWith('text/event-stream');
   // `writeHead(status, headers)` on a response with no header set before writes them unkept.
-  const head = response._header;
-  return typeof head === 'string' && /\r\ncontent-type:[ \t]*text\/event-stream/i.test(head);
+  const head = writtenHead(response);
+  return head !== undefined && /\r\ncontent-type:[ \t]*text\/event-stream/i.test(head);
 }

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, test } from '@jest/globals';
-import { isChunked, socketIsWriting } from '../../lib/http/node-private.js';
+import { connectionsListOf, isChunked, responseOn, socketIsWriting, writtenHead } from '../../lib/http/node-private.js';
 
 /**
  * The private fields of Node's HTTP objects that lib/http/node-private.ts reads. If a Node release
@@ -9,14 +9,20 @@ import { isChunked, socketIsWriting } from '../../lib/http/node-private.js';
  * `response.write()` (or to the wrong response).
  */
 describe("Node's private HTTP fields the direct path relies on", () => {
-  test('a socket names the response it is writing, and a body without length is chunk-encoded', async () => {
+  test('a server lists its connections, a socket names its response, a response keeps its head, a body without length is chunk-encoded', async () => {
     const seen: Record<string, boolean>[] = [];
     const server = http.createServer((request, response) => {
       const sized = request.url === '/sized';
       response.writeHead(200, sized ? { 'Content-Length': '2' } : {});
       response.write('ok');
+      const listed = connectionsListOf(server)
+        ?.all()
+        .some((connection) => connection.socket === response.socket);
       seen.push({
         sized,
+        listed: listed === true,
+        on: responseOn(response.socket!) === response,
+        head: /^HTTP\/1\.1 200 OK\r\n/.test(writtenHead(response) ?? ''),
         writing: socketIsWriting(response.socket!, response),
         other: socketIsWriting(response.socket!, {}),
         chunked: isChunked(response),
@@ -32,8 +38,8 @@ describe("Node's private HTTP fields the direct path relies on", () => {
       await new Promise((resolve) => server.close(resolve));
     }
     expect(seen).toEqual([
-      { sized: false, writing: true, other: false, chunked: true },
-      { sized: true, writing: true, other: false, chunked: false },
+      { sized: false, listed: true, on: true, head: true, writing: true, other: false, chunked: true },
+      { sized: true, listed: true, on: true, head: true, writing: true, other: false, chunked: false },
     ]);
   });
 });
