@@ -18,6 +18,7 @@ import { Controller, Get, HttpCode, Inject, Module, NotFoundException, Param, Po
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import {
+  AdmittedStream,
   LastEventId,
   ResumableSse,
   StreamingModule,
@@ -60,11 +61,9 @@ async function openDatabase(): Promise<{ store: EventStore; close(): Promise<voi
 /** `@ResumableSse()`: the fast path (direct), or events through Nest's pipeline (nest). */
 @Controller()
 class ResumableSseController {
-  constructor(@Inject(StreamRegistry) private readonly registry: StreamRegistry) {}
-
   @ResumableSse('sse/:id', { pipeline })
-  follow(@Param('id') id: string, @LastEventId() lastEventId?: string) {
-    return this.registry.observe(id, lastEventId);
+  follow(@AdmittedStream() stream: ResumableStream): ResumableStream {
+    return stream;
   }
 }
 

@@ -79,7 +79,13 @@ export class DirectSseInterceptor implements NestInterceptor {
         },
       });
       next.handle().subscribe(handler);
+      // A handler whose Observable has nothing to say yet still opens the event stream, after
+      // the turn in which an error could still be answered with a status (as Nest's `@Sse()` does).
+      const timer = setTimeout(() => {
+        if (!handler.closed) open();
+      }, 0);
       return () => {
+        clearTimeout(timer);
         // Only a request that goes away before the stream starts (Nest unsubscribes) ends here.
         if (!opened) handler.unsubscribe();
       };

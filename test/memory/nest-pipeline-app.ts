@@ -13,19 +13,16 @@
  * or postgres://...).
  */
 import 'reflect-metadata';
-import { Controller, Inject, Param, type DynamicModule, type INestApplication } from '@nestjs/common';
+import { Controller, type DynamicModule, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { Observable } from 'rxjs';
-import { LastEventId, ResumableSse, StreamRegistry, type SseMessage } from 'nestjs-meridian-stream';
+import { AdmittedStream, ResumableSse, type ResumableStream } from 'nestjs-meridian-stream';
 import type { AppModule as SampleAppModule } from '../../sample-app/src/app.module.js';
 
 @Controller('nest-streams')
 class NestPipelineStreamsController {
-  constructor(@Inject(StreamRegistry) private readonly registry: StreamRegistry) {}
-
   @ResumableSse(':id', { pipeline: 'nest' })
-  follow(@Param('id') id: string, @LastEventId() lastEventId?: string): Observable<SseMessage> {
-    return this.registry.observe(id, lastEventId);
+  follow(@AdmittedStream() stream: ResumableStream): ResumableStream {
+    return stream;
   }
 }
 
