@@ -32,10 +32,13 @@ const FIELDS: Record<
   startDelayMs: { min: 0, max: 600_000, default: 0 },
 };
 
-/** Validates the body, filling defaults; anything else is a 400 that says what is wrong. */
+/**
+ * Validates the parsed JSON body (undefined: no body, all defaults), filling defaults; anything
+ * else is a 400 that says what is wrong. `null`, arrays and other JSON values are no object.
+ */
 export function parseCreateStreamRequest(body: unknown): CreateStreamRequest {
-  if (body === undefined || body === null || body === '') body = {};
-  if (typeof body !== 'object' || Array.isArray(body)) {
+  if (body === undefined) body = {};
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new BadRequestException('The body must be a JSON object, e.g. {"events": 20, "intervalMs": 50}.');
   }
   const { catchup, prompt, ...input } = body as Record<string, unknown>;
@@ -47,7 +50,8 @@ export function parseCreateStreamRequest(body: unknown): CreateStreamRequest {
   }
   // With a prompt, the answer decides the length unless events is given.
   if (prompt !== undefined && input.events === undefined) input.events = FIELDS.events.max;
-  const unknown = Object.keys(input).filter((key) => !(key in FIELDS));
+  // Own keys only: `key in FIELDS` would take "constructor" or "__proto__" for a field.
+  const unknown = Object.keys(input).filter((key) => !Object.hasOwn(FIELDS, key));
   if (unknown.length > 0) {
     throw new BadRequestException(
       `Unknown field(s): ${unknown.join(', ')}. Known: ${[...Object.keys(FIELDS), 'catchup', 'prompt'].join(', ')}.`,

@@ -1,5 +1,7 @@
-import { Body, Controller, Delete, HttpCode, Param, Post } from '@nestjs/common';
+import type { IncomingMessage } from 'node:http';
+import { Controller, Delete, HttpCode, Param, Post, Req } from '@nestjs/common';
 import { AdmittedStream, ResumableSse, ResumableStream, StreamRegistry } from 'nestjs-meridian-stream';
+import { nodeRequest, readJsonBody } from '../http-input.js';
 import { parseCreateStreamRequest } from './create-stream-request.js';
 import { demoProducer } from './demo-producer.js';
 import { textBlocksCatchup } from './text-blocks.catchup.js';
@@ -8,10 +10,15 @@ import { textBlocksCatchup } from './text-blocks.catchup.js';
 export class StreamsController {
   constructor(private readonly registry: StreamRegistry) {}
 
-  /** Starts a demo stream: 201 `{ stream_id, stream_url }`. */
+  /**
+   * Starts a demo stream: 201 `{ stream_id, stream_url }`. The body is read here, from the Node.js
+   * request, on Express and Fastify alike (neither parses it): see http-input.ts.
+   */
   @Post()
-  async create(@Body() body: unknown): Promise<{ stream_id: string; stream_url: string }> {
-    const request = parseCreateStreamRequest(body);
+  async create(
+    @Req() httpRequest: IncomingMessage | { raw: IncomingMessage },
+  ): Promise<{ stream_id: string; stream_url: string }> {
+    const request = parseCreateStreamRequest(await readJsonBody(nodeRequest(httpRequest)));
     const store = this.registry.store;
     const catchup = request.catchup === 'blocks' && store ? textBlocksCatchup(store) : undefined;
     const stream = this.registry.create(demoProducer(request), { catchup });
