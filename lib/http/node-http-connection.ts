@@ -148,11 +148,20 @@ export class NodeHttpConnection extends SseConnection {
     return this.response.destroyed || this.response.writableEnded;
   }
 
-  /** Straight to the socket, chunked, when the response owns it; else `response.write()`. */
+  /**
+   * Straight to the socket, chunked, when the response owns it and holds nothing of its own (Node
+   * 24 keeps `response.write()` data back for a moment: a frame must not overtake it); else
+   * `response.write()`.
+   */
   private send(bytes: Buffer): void {
     const { response } = this;
     const socket = response.socket;
-    if (socket && isChunked(response) && socketIsWriting(socket, response)) socket.write(chunkOf(bytes));
+    const direct =
+      socket &&
+      isChunked(response) &&
+      socketIsWriting(socket, response) &&
+      response.writableLength <= socket.writableLength;
+    if (direct) socket.write(chunkOf(bytes));
     else response.write(bytes);
   }
 }

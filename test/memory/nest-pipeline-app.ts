@@ -39,11 +39,15 @@ async function main(): Promise<void> {
   const module = await sampleModule();
   const logger = ['warn' as const, 'error' as const];
   let app: INestApplication;
+  // As the sample app's createSampleApp(): no body parser, POST /streams reads its own body.
   if (process.env.HTTP_ADAPTER === 'fastify') {
     const { FastifyAdapter } = await import('@nestjs/platform-fastify');
-    app = await NestFactory.create(module, new FastifyAdapter({ maxParamLength: 128 }), { logger });
+    const adapter = new FastifyAdapter({ maxParamLength: 128 });
+    app = await NestFactory.create(module, adapter, { logger, bodyParser: false });
+    adapter.getInstance().removeAllContentTypeParsers();
+    adapter.getInstance().addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
   } else {
-    app = await NestFactory.create(module, { logger });
+    app = await NestFactory.create(module, { logger, bodyParser: false });
   }
   app.enableShutdownHooks();
   const port = Number(process.env.PORT ?? 3000);
