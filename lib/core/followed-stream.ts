@@ -20,9 +20,9 @@ export class FollowedStream extends ResumableStream {
    * sequence. Duplicates are ignored; the final event finishes the stream.
    */
   ingest(event: BusEvent): void {
-    if (this.isFinished || event.sequence <= this.sequence) return;
-    if (event.sequence !== this.sequence + 1) {
-      this.skipTo(this.sequence, event.sequence);
+    if (this.isFinished || event.sequence <= this.log.sequence) return;
+    if (event.sequence !== this.log.sequence + 1) {
+      this.skipTo(this.log.sequence, event.sequence);
     }
     this.append(event.type, event.data, undefined);
     if (event.final) this.settle(event.final);
@@ -36,22 +36,20 @@ export class FollowedStream extends ResumableStream {
    */
   skipTo(afterSequence: number, nextSequence: number): void {
     if (this.persistence.hasStore && this.persistence.persistedThrough >= nextSequence - 1) {
-      this.sequence = nextSequence - 1;
-      this.buffer.skipTo(nextSequence - 1);
+      this.log.skipTo(nextSequence - 1);
       return;
     }
     this.hooks.logger.warn(
       `Stream ${this.id}: events ${afterSequence + 1} to ${nextSequence - 1} were lost by the bus and are not stored; clients that need them get a reset.`,
     );
-    this.sequence = nextSequence - 1;
-    this.buffer.skipTo(nextSequence - 1);
+    this.log.skipTo(nextSequence - 1);
     this.deliver();
   }
 
   /** @internal Starts following the producing instance through the bus. */
   followBus(bus: StreamBus): void {
     const lost = (): BusEvent => ({
-      sequence: this.sequence + 1,
+      sequence: this.log.sequence + 1,
       type: this.options.eventTypes.error,
       data: JSON.stringify({
         status: 'failed',
@@ -67,7 +65,7 @@ export class FollowedStream extends ResumableStream {
       retentionMs: this.options.retentionMs,
       batchEvents: eventsPerBusRead(this.options),
     };
-    this.unfollow = bus.follow(this.id, this.sequence, follower, lost);
+    this.unfollow = bus.follow(this.id, this.log.sequence, follower, lost);
   }
 
   /** @internal A follower learns how far the producer has stored. */

@@ -12,8 +12,8 @@ import { observeStream, type ObserveOptions } from './observe-stream.js';
 import type { ResolvedStreamOptions } from './options.js';
 import { isResumePoint, type ResumePoint } from './resume.js';
 import { runProducer, type StreamProducer } from './producer.js';
-import { ReplayBuffer } from './replay-buffer.js';
-import { assertSseField, serializeData } from './sse-format.js';
+import { StreamLog } from './stream-log.js';
+import { serializeData } from './sse-format.js';
 import type { ClientEndReason, ClientSink, StreamClient } from './stream-client.js';
 import { StreamClients } from './stream-clients.js';
 import {
@@ -41,9 +41,7 @@ export class ResumableStream {
   readonly createdAt = Date.now();
   protected currentState: StreamState = 'pending';
   protected endedAt: number | undefined;
-  protected sequence = 0;
-  private sentBytes = 0;
-  protected readonly buffer: ReplayBuffer;
+  protected readonly log: StreamLog;
   protected readonly persistence: StreamPersistence;
   private readonly clients: StreamClients;
   private timeoutTimer: NodeJS.Timeout | undefined;
@@ -55,8 +53,6 @@ export class ResumableStream {
   readonly follower: boolean;
   /** Created by this process's registry (not brought back from the store or followed from the bus). */
   readonly producedHere: boolean;
-  /** Waiting in `whenIssued()`. */
-  private issuedWaiters: { readonly sequence: number; readonly resolve: () => void }[] = [];
 
   /** @internal Made by `StreamRegistry.create()`, `locate()` and the bus follower. */
   constructor(
@@ -73,18 +69,18 @@ export class ResumableStream {
     this.follower = follower !== undefined;
     this.producedHere = origin === undefined;
     this.epoch = origin?.epoch ?? newEpoch();
-    this.sequence = follower?.startAfter ?? restored?.lastSequence ?? 0;
+    const startAfter = follower?.startAfter ?? restored?.lastSequence ?? 0;
     this.finishedPromise = new Promise((resolve) => (this.resolveFinished = resolve));
     this.persistence = new StreamPersistence({
       stream: {
         id,
         get lastSequence() {
-          return stream.sequence;
+          return stream.log.sequence;
         },
         meta: () => this.meta(),
-        eventsBetween: (from, to) => this.buffer.slice(from, to),
-        dropThrough: (sequence) => this.buffer.dropThrough(sequence),
-        trimToLimits: () => this.buffer.trim(),
+        eventsBetween: (from, to) => this.log.buffer.slice(from, to),
+        dropThrough: (sequence) => this.log.buffer.dropThrough(sequence),
+        trimToLimits: () => this.log.buffer.trim(),
       },
       store: hooks.store,
       auto: {
@@ -93,16 +89,17 @@ export class ResumableStream {
         onFinish: options.persistOnFinish,
       },
       logger: hooks.logger,
-      storedThrough: follower?.persistedThrough ?? this.sequence,
+      storedThrough: follower?.persistedThrough ?? startAfter,
       readOnly: origin !== undefined,
       onPersisted: (through) => hooks.bus?.persisted(id, through),
       onFatal: (error) => this.fail(error),
     });
 
-    this.buffer = new ReplayBuffer(
+    this.log = new StreamLog(
+      this.epoch,
+      startAfter,
       { maxEvents: options.bufferMaxEvents, maxBytes: options.bufferMaxBytes },
       (sequence) => this.persistence.canEvict(sequence),
-      this.sequence,
     );
     const history = hooks.store && new StreamHistory(id, this.epoch, options, hooks.store, hooks.logger);
     const persistence = this.persistence;
@@ -112,15 +109,15 @@ export class ResumableStream {
         epoch: this.epoch,
         options,
         get lastSequence() {
-          return stream.sequence;
+          return stream.log.sequence;
         },
         get isFinished() {
           return stream.isFinished;
         },
         get sentBytes() {
-          return stream.sentBytes;
+          return stream.log.sentBytes;
         },
-        buffer: this.buffer,
+        buffer: this.log.buffer,
         canReadHistory: (sequence) => persistence.hasStore && sequence < persistence.persistedThrough,
         readHistory: (sequence, first) => history!.read(sequence, persistence.persistedThrough, first),
       },
@@ -147,12 +144,12 @@ export class ResumableStream {
 
   /** Sequence of the last event issued (0 before the first). */
   get lastSequence(): number {
-    return this.sequence;
+    return this.log.sequence;
   }
 
   /** Id of the last event issued, or the "before the first event" position. */
   get lastEventId(): string {
-    return formatEventId(this.epoch, this.sequence);
+    return formatEventId(this.epoch, this.log.sequence);
   }
 
   /** Clients connected to this stream in this process. */
@@ -170,7 +167,7 @@ export class ResumableStream {
 
   /** Events and bytes currently held in the replay buffer. */
   get buffered(): { events: number; bytes: number; firstSequence: number } {
-    return { events: this.buffer.size, bytes: this.buffer.bytes, firstSequence: this.buffer.firstSequence };
+    return { events: this.log.buffer.size, bytes: this.log.buffer.bytes, firstSequence: this.log.buffer.firstSequence };
   }
 
   /** Aborted when the stream finishes in any way; what producers watch. */
@@ -188,15 +185,7 @@ export class ResumableStream {
 
   /** Resolves once the stream has issued `sequence` or has finished, or after `timeoutMs`. */
   whenIssued(sequence: number, timeoutMs: number): Promise<void> {
-    if (this.sequence >= sequence || this.isFinished) return Promise.resolve();
-    return new Promise((resolve) => {
-      const waiter = { sequence, resolve: () => (clearTimeout(timer), resolve()) };
-      const timer = setTimeout(() => {
-        this.issuedWaiters = this.issuedWaiters.filter((other) => other !== waiter);
-        resolve();
-      }, timeoutMs);
-      this.issuedWaiters.push(waiter);
-    });
+    return this.isFinished ? Promise.resolve() : this.log.whenIssued(sequence, timeoutMs);
   }
 
   /** Resolves with the final state once the stream has finished. */
@@ -206,7 +195,7 @@ export class ResumableStream {
 
   /** The buffered event with this sequence, if it is still held. */
   eventAt(sequence: number): StreamEvent | undefined {
-    return this.buffer.get(sequence);
+    return this.log.buffer.get(sequence);
   }
 
   /**
@@ -281,7 +270,7 @@ export class ResumableStream {
   isFullySeenBy(lastEventId: string | null | undefined): boolean {
     if (!this.isFinished || !lastEventId) return false;
     const position = parseEventId(lastEventId);
-    return position.epoch === this.epoch && position.sequence === this.sequence;
+    return position.epoch === this.epoch && position.sequence === this.log.sequence;
   }
 
   /**
@@ -334,35 +323,11 @@ export class ResumableStream {
   }
 
   protected append(type: string, data: string, retry: number | undefined, final?: StreamState): StreamEvent {
-    assertSseField('type', type);
-    if (retry !== undefined && (!Number.isSafeInteger(retry) || retry < 0)) {
-      throw new InvalidStreamInputError(`Event retry must be a whole number of ms >= 0, got ${String(retry)}.`);
-    }
-    const bytes = Buffer.byteLength(data);
-    const sequence = this.sequence + 1;
-    const event: StreamEvent = Object.freeze({
-      id: formatEventId(this.epoch, sequence),
-      type,
-      data,
-      ...(retry === undefined ? {} : { retry }),
-      sequence,
-      epoch: this.epoch,
-      bytes,
-    });
-    const overLimits = this.buffer.append(event);
-    this.sequence = sequence;
-    this.sentBytes += bytes;
-    this.hooks.onAppend?.(bytes);
-    if (this.issuedWaiters.length > 0) this.releaseWaiters();
+    const { event, overLimits } = this.log.append(type, data, retry);
+    this.hooks.onAppend?.(event.bytes);
     this.persistence.afterAppend(overLimits);
     if (this.producedHere) this.hooks.bus?.publish(this.id, event, final);
     return event;
-  }
-
-  private releaseWaiters(): void {
-    const waiting = this.issuedWaiters;
-    this.issuedWaiters = waiting.filter((waiter) => waiter.sequence > this.sequence && !this.isFinished);
-    for (const waiter of waiting) if (!this.issuedWaiters.includes(waiter)) waiter.resolve();
   }
 
   protected deliver(): void {
@@ -385,7 +350,7 @@ export class ResumableStream {
     this.endedAt = Date.now();
     clearTimeout(this.timeoutTimer);
     this.abortController.abort(new Error(`stream ${state}`));
-    this.releaseWaiters();
+    this.log.release(true);
     this.deliver();
     this.clients.stopHeartbeat();
     this.resolveFinished(state);
@@ -444,8 +409,8 @@ export class ResumableStream {
   }
 
   /** What the store keeps about this stream, as of the events written so far. */
-  meta(throughSequence = this.sequence): StoredStreamMeta {
-    const complete = this.isFinished && throughSequence >= this.sequence;
+  meta(throughSequence = this.log.sequence): StoredStreamMeta {
+    const complete = this.isFinished && throughSequence >= this.log.sequence;
     return {
       streamId: this.id,
       epoch: this.epoch,
