@@ -1,3 +1,4 @@
+import { StreamAlreadyExistsError } from './errors.js';
 import type { BusEvent, BusFollower, BusStreamInfo, StreamBus } from './stream-bus.js';
 import type { StreamEvent, StreamState } from './stream-event.js';
 
@@ -35,6 +36,9 @@ export class InProcessStreamBus implements StreamBus {
   }
 
   async open(streamId: string, epoch: string, _stored: boolean): Promise<void> {
+    const held = this.channels.get(streamId);
+    if (held?.epoch === epoch) return;
+    if (held) throw new StreamAlreadyExistsError(streamId);
     const channel = { epoch, status: 'running' as const, persistedThrough: 0, events: [], bytes: 0 };
     this.channels.set(streamId, { ...channel, followers: new Set() });
   }

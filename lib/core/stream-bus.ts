@@ -46,7 +46,10 @@ export interface BusFollower {
 export interface StreamBus {
   /**
    * A stream starts here: this instance produces it and holds its lease. `stored` says whether a
-   * store keeps its events (then the bus drops them only once they are stored).
+   * store keeps its events (then the bus drops them only once they are stored). Claims the id
+   * atomically: rejects with `StreamAlreadyExistsError` (changing nothing) while the bus holds
+   * another stream (another epoch) under it, running or in its retention; opening again with the
+   * same epoch (the owner after a reconnect) succeeds. Other failures are the bus's to retry.
    */
   open(streamId: string, epoch: string, stored: boolean): Promise<void>;
   /** Appends an event of a stream produced here; in order, never twice. */

@@ -127,7 +127,12 @@ export class StreamRegistry {
   /**
    * Creates and starts a stream. `producer` is a work function `async ({ signal, send }) => {}`,
    * an Observable or an AsyncIterable; without one, call `send()` and `complete()` yourself.
-   * @throws StreamAlreadyExistsError (409) for a taken id, StreamLimitError (503) past maxStreams.
+   * With a bus (or a store and a given id), whether the id is free everywhere is settled in
+   * `whenShared()`: it rejects with `StreamAlreadyExistsError` (409) when another instance holds
+   * the id or the store knows it; the stream is then removed, nothing of it reaches the bus or the
+   * store. Await `whenShared()` before handing the stream's URL out.
+   * @throws StreamAlreadyExistsError (409) for an id taken in this registry, StreamLimitError
+   * (503) past maxStreams.
    */
   create<T = unknown>(producer?: StreamProducer<T>, options: CreateStreamOptions = {}): ResumableStream {
     if (this.closed) throw new RegistryClosedError();
@@ -144,12 +149,23 @@ export class StreamRegistry {
       throw new StreamLimitError('maxStreams', this.maxStreams, 'The registry');
     }
     const resolved: ResolvedStreamOptions = resolveStreamOptions(this.defaults, streamOptions);
-    const stream = new ResumableStream(id, resolved, this.hooks);
+    const claimed = this.bus !== undefined || (this.store !== undefined && givenId !== undefined);
+    const hooks = claimed ? claimingHooks(this.hooks, givenId !== undefined) : this.hooks;
+    const stream = new ResumableStream(id, resolved, hooks);
     if (authorize) this.gate.guard(stream, authorize);
     this.streams.set(id, stream);
     this.streamsCreated++;
     stream.start(producer as StreamProducer | undefined);
+    if (claimed) stream.whenShared().catch((error: unknown) => this.refuse(stream, error));
     return stream;
+  }
+
+  /** The id of a new stream is taken elsewhere: drop the stream (its producer is aborted). */
+  private refuse(stream: ResumableStream, error: unknown): void {
+    this.logger.warn(
+      `Stream ${stream.id}: refused and removed. ${error instanceof Error ? error.message : String(error)}`,
+    );
+    if (this.streams.get(stream.id) === stream) this.remove(stream.id);
   }
 
   /**
@@ -329,4 +345,69 @@ export class StreamRegistry {
     await Promise.race([Promise.all(writes), timeout]);
     clearTimeout(timer);
   }
+}
+
+/**
+ * The hooks of a stream created here whose id must first be claimed: its `open()` checks the
+ * store (for a given id) and claims the id on the bus; until that succeeds, what the stream tells
+ * the bus waits and its writes to the store wait, and once refused they never happen. So a
+ * refused stream changes nothing of the stream that holds the id, wherever it is.
+ */
+function claimingHooks(hooks: StreamHooks, checkStore: boolean): StreamHooks {
+  const { bus, store, logger } = hooks;
+  /** What the stream told the bus before its claim settled; undefined once it has. */
+  let waiting: (() => void)[] | undefined = [];
+  let refused = false;
+  let claim: Promise<void> = Promise.resolve();
+  const whenClaimed = (action: () => void) => {
+    if (waiting) waiting.push(action);
+    else if (!refused) action();
+  };
+  const storeKnows = async (streamId: string): Promise<boolean> => {
+    if (!checkStore || !store) return false;
+    try {
+      return (await store.loadMeta(streamId)) !== undefined;
+    } catch (error) {
+      // The store's own append still refuses an id stored under another epoch.
+      logger.warn(`Stream ${streamId}: could not look the id up in the store (${String(error)}); the bus decides.`);
+      return false;
+    }
+  };
+  const claimingBus: StreamBus = {
+    open(streamId, epoch, stored) {
+      claim = (async () => {
+        if (await storeKnows(streamId)) throw new StreamAlreadyExistsError(streamId);
+        await bus?.open(streamId, epoch, stored);
+      })().then(
+        () => {
+          const actions = waiting ?? [];
+          waiting = undefined;
+          for (const action of actions) action();
+        },
+        (error: unknown) => {
+          refused = true;
+          waiting = undefined;
+          throw error;
+        },
+      );
+      return claim;
+    },
+    publish: (streamId, event, final) => whenClaimed(() => bus?.publish(streamId, event, final)),
+    persisted: (streamId, through) => whenClaimed(() => bus?.persisted(streamId, through)),
+    close: (streamId, retentionMs) => whenClaimed(() => bus?.close(streamId, retentionMs)),
+    lookup: async (streamId) => bus?.lookup(streamId),
+    read: async (streamId, after, limit) => (bus ? bus.read(streamId, after, limit) : []),
+    follow: (streamId, after, follower, lostEvent) =>
+      bus ? bus.follow(streamId, after, follower, lostEvent) : () => undefined,
+    shutdown: async () => undefined,
+  };
+  const claimingStore: EventStore | undefined = store && {
+    append: async (meta, events) => {
+      await claim;
+      return store.append(meta, events);
+    },
+    readAfter: (streamId, after, limit, maxBytes) => store.readAfter(streamId, after, limit, maxBytes),
+    loadMeta: (streamId) => store.loadMeta(streamId),
+  };
+  return { ...hooks, bus: claimingBus, store: claimingStore };
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
+import { StreamAlreadyExistsError } from '../core/errors.js';
 import { SILENT_LOGGER, type StreamLogger } from '../core/logger.js';
 import type { BusEvent, BusFollower, BusStreamInfo, StreamBus } from '../core/stream-bus.js';
 import type { StreamEvent, StreamState } from '../core/stream-event.js';
@@ -66,7 +67,13 @@ export class RedisStreamBus implements StreamBus {
     this.logger = options.logger ?? SILENT_LOGGER;
     this.redis.on('error', (error: Error) => this.logger.warn(`Redis: ${error.message}`));
     // After a reconnect (maybe to a Redis that lost its data) say again what this instance owns.
-    this.redis.on('ready', () => this.owned.forEach((owned, id) => this.assertOwnership(id, owned)));
+    this.redis.on('ready', () =>
+      this.owned.forEach((owned, id) =>
+        this.assertOwnership(id, owned).then((held) => {
+          if (!held) this.logger.warn(`Stream ${id}: another stream took its id in Redis while it was away.`);
+        }),
+      ),
+    );
   }
 
   /** Fails, with a message that says what to check, when Redis does not answer within 5 s. */
@@ -90,12 +97,23 @@ export class RedisStreamBus implements StreamBus {
     }
   }
 
-  open(streamId: string, epoch: string, stored: boolean): Promise<void> {
-    const owned: Owned = { epoch, stored, persistedThrough: 0 };
+  /**
+   * Claims the id atomically: refused (StreamAlreadyExistsError) while Redis holds the metadata
+   * of another stream (another epoch) under it, running or in its retention; nothing of that
+   * stream changes. The lease is renewed only once the claim succeeded.
+   */
+  async open(streamId: string, epoch: string, stored: boolean): Promise<void> {
+    const held = this.owned.get(streamId);
+    if (held && held.epoch !== epoch) throw new StreamAlreadyExistsError(streamId);
+    const owned: Owned = held ?? { epoch, stored, persistedThrough: 0 };
     this.owned.set(streamId, owned);
+    if (!(await this.assertOwnership(streamId, owned))) {
+      if (this.owned.get(streamId) === owned) this.owned.delete(streamId);
+      throw new StreamAlreadyExistsError(streamId);
+    }
+    if (this.owned.get(streamId) !== owned || owned.lease) return;
     owned.lease = setInterval(() => this.renewLease(streamId), Math.max(20, Math.floor(this.leaseMs / 3)));
     owned.lease.unref();
-    return this.assertOwnership(streamId, owned);
   }
 
   publish(streamId: string, event: StreamEvent, final?: StreamState): void {
@@ -236,25 +254,30 @@ export class RedisStreamBus implements StreamBus {
     return { events: `${base}:events`, meta: `${base}:meta`, lease: `${base}:lease` };
   }
 
-  private assertOwnership(streamId: string, owned: Owned): Promise<void> {
+  /**
+   * Writes the stream's metadata and lease unless the id holds another stream's metadata; the
+   * owner saying it again (after a reconnect) keeps its stream. False when refused; a Redis
+   * failure is logged and counts as held (the next 'ready' says it again).
+   */
+  private assertOwnership(streamId: string, owned: Owned): Promise<boolean> {
     const keys = this.keys(streamId);
     return this.redis
-      .multi()
-      .hset(
+      .eval(
+        CLAIM,
+        2,
         keys.meta,
-        'epoch',
+        keys.lease,
         owned.epoch,
-        'owner',
         this.instanceId,
-        'persistedThrough',
         String(owned.persistedThrough),
+        String(this.leaseMs),
       )
-      .hsetnx(keys.meta, 'status', 'running')
-      .set(keys.lease, this.instanceId, 'PX', this.leaseMs)
-      .exec()
       .then(
-        () => undefined,
-        (error: Error) => this.logger.warn(`Stream ${streamId}: announcing it in Redis failed: ${error.message}`),
+        (claimed) => claimed === 1,
+        (error: Error) => {
+          this.logger.warn(`Stream ${streamId}: announcing it in Redis failed: ${error.message}`);
+          return true;
+        },
       );
   }
 
@@ -297,6 +320,16 @@ export class RedisStreamBus implements StreamBus {
     if (stored !== null) follower.stored?.(Number(stored));
   }
 }
+
+/** KEYS: meta, lease. ARGV: epoch, owner, persisted through, lease ms. 0 when another epoch holds the id. */
+const CLAIM = `
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if epoch and epoch ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'owner', ARGV[2], 'persistedThrough', ARGV[3])
+redis.call('HSETNX', KEYS[1], 'status', 'running')
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[4])
+return 1
+`;
 
 /** KEYS: lease, events, meta. ARGV: entry id, type, data, final state, retention ms. */
 const DECLARE_LOST = `
