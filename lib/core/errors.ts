@@ -36,7 +36,7 @@ export class StreamAlreadyExistsError extends MeridianStreamError {
   /** @param streamId The id that is taken. */
   constructor(readonly streamId: string) {
     super(
-      `A stream with id "${truncate(streamId)}" already exists (in this instance, on another one, or in the store). Omit the id to get a generated one, or choose another.`,
+      `A stream with id "${truncate(streamId)}" already exists (here, on another instance, or in the store). Omit the id to get a generated one, or remove() the old stream first.`,
       409,
     );
   }

@@ -48,7 +48,7 @@ describe.each(databaseKinds())('what the store must never lose (%s)', (kind) => 
     await registry.shutdown(0);
   });
 
-  it('fails a stream whose id the store holds under another epoch, instead of growing memory', async () => {
+  it('refuses a stream whose id the store holds under another epoch, instead of growing memory', async () => {
     const first = new StreamRegistry({ ...manual, store });
     const old = first.create(undefined, { id: `taken-${kind}` });
     old.send({ data: 'old' });
@@ -59,8 +59,15 @@ describe.each(databaseKinds())('what the store must never lose (%s)', (kind) => 
     const reused = second.create(undefined, { id: `taken-${kind}` });
     for (let i = 0; i < 20; i++) reused.send({ data: i });
     await expect(reused.persist()).rejects.toThrow(/already exists/);
-    expect(reused.state).toBe('failed');
-    expect(reused.buffered.events).toBeLessThanOrEqual(5);
+    // Refused when its id was claimed (whenShared()), and dropped: nothing of it was stored.
+    await expect(reused.whenShared()).rejects.toThrow(/already exists/);
+    expect([reused.isFinished, second.has(`taken-${kind}`)]).toEqual([true, false]);
+    expect((await store.readAfter(`taken-${kind}`, 0, 100)).map((event) => event.data)).toEqual([
+      'old',
+      '{"status":"completed"}',
+    ]);
+    // It takes nothing more: memory cannot grow through it.
+    expect(reused.send({ data: 'more' })).toBeUndefined();
     await second.shutdown(0);
   });
 
