@@ -42,8 +42,8 @@ export class SseConnectionTracker {
   private readonly open: TrackedResponse[] = [];
   /**
    * The socket of each HTTP/1 response (undefined for others), which the sweep asks instead of
-   * the response: Express gives every response a hidden class of its own, so each read of a
-   * response's property is a slow lookup (about 0.7 µs), while sockets are plain Node objects.
+   * the response: Express gives every response a prototype of its own, which makes its reads
+   * slow lookups, while sockets are plain Node objects.
    */
   private readonly sockets: (ResponseSocket | undefined)[] = [];
   private pruneAt = MIN_PRUNE_SIZE;
