@@ -1,3 +1,4 @@
+import type { Observable } from 'rxjs';
 import { StreamFullyDeliveredError, StreamLimitError } from './errors.js';
 import { HeartbeatTicker, type HeartbeatListener } from './heartbeat.js';
 import type { ResolvedStreamOptions } from './options.js';
@@ -17,6 +18,8 @@ import {
   type ClientSource,
   type HistoryPage,
 } from './stream-client.js';
+import { parseEventId } from './event-id.js';
+import { observeStream, type ObserveOptions } from './observe-stream.js';
 import type { SseMessage } from './stream-event.js';
 import type { StreamHooks } from './stream-origin.js';
 
@@ -163,5 +166,110 @@ export class StreamClients {
 
   stopHeartbeat(): void {
     this.heartbeat.stop();
+  }
+}
+
+/**
+ * What a stream's clients use of it: who may connect and from where, the Observable or a sink of
+ * one's own, the heartbeats. `ResumableStream` is the one that holds the events.
+ */
+export abstract class ClientFacingStream {
+  /** Random per stream history; a client whose id has another epoch is told so. */
+  abstract readonly epoch: string;
+  /** True once the stream has completed, failed or been cancelled. */
+  abstract get isFinished(): boolean;
+  /** Sequence of the last event issued (0 before the first). */
+  abstract get lastSequence(): number;
+  /** The options in force for this stream, defaults filled in. */
+  abstract readonly options: ResolvedStreamOptions;
+  protected abstract readonly clients: StreamClients;
+
+  /** Clients connected to this stream in this process. */
+  get clientCount(): number {
+    return this.clients.count;
+  }
+
+  /**
+   * Where this process's clients stand, as one value that changes when a client moves, joins or
+   * leaves. Cheap enough for a check once a second, not for every event.
+   */
+  get clientProgress(): string {
+    return this.clients.progress;
+  }
+
+  /** True when the stream has finished and `lastEventId` is its final event: nothing left to send. */
+  isFullySeenBy(lastEventId: string | null | undefined): boolean {
+    if (!this.isFinished || !lastEventId) return false;
+    const position = parseEventId(lastEventId);
+    return position.epoch === this.epoch && position.sequence === this.lastSequence;
+  }
+
+  /**
+   * Where a client that sent `lastEventId` continues. Throws `InvalidEventIdError` (400) for an id
+   * that is malformed or ahead of the stream.
+   */
+  resolveResume(lastEventId?: string | null): ResumePoint {
+    return this.clients.resolve(lastEventId);
+  }
+
+  /**
+   * Decides, before anything is written, whether a client that sent `lastEventId` may connect, and
+   * where it continues: `InvalidEventIdError` (400) for a malformed id or one ahead of the stream,
+   * `StreamFullyDeliveredError` (204) when it already has the final event of a finished stream,
+   * `StreamLimitError` (503) when the stream or the instance is full. `StreamGuard` calls it once
+   * per request; `observe()` and `attach()` take the point it returns.
+   */
+  admit(lastEventId?: string | null): ResumePoint {
+    return this.clients.admit(lastEventId);
+  }
+
+  /**
+   * Every event after `from` (a Last-Event-ID, or the point {@link admit} returned; from the first
+   * event when none), then live ones, with no gap and no duplicate; completes after the final
+   * event. Return it from a NestJS `@Sse()` handler.
+   * The first message is a `reset` event when the position cannot be continued seamlessly, else,
+   * when `retryMs` is set, an id-only position marker with the `retry:` hint. Throws synchronously
+   * (before any header is written): `InvalidEventIdError` (400) for an invalid id,
+   * `StreamFullyDeliveredError` (204) when `lastEventId` is the final event of a finished stream,
+   * `StreamLimitError` (503) when the stream is full.
+   */
+  observe(from?: string | null | ResumePoint, options: ObserveOptions = {}): Observable<SseMessage> {
+    const point = isResumePoint(from) ? from : this.admit(from);
+    return observeStream(this, point, options);
+  }
+
+  /**
+   * Low-level: attaches a client that writes to `sink`, for transports with their own
+   * backpressure. `sink.write()` returning false pauses the client until `client.resume()`;
+   * a paused client that falls `maxClientBacklogBytes` behind, or behind the buffer, is cut with
+   * reason `slow`. `preamble` receives the reset event or position marker first, when there is one.
+   */
+  attach(sink: ClientSink, from?: string | null | ResumePoint, preamble?: (message: SseMessage) => void): StreamClient {
+    return this.clients.attach(sink, from, preamble);
+  }
+
+  /** Ends every client (reason `shutdown`) without finishing the stream. */
+  disconnectAll(reason: ClientEndReason): void {
+    this.clients.disconnectAll(reason);
+  }
+
+  /** @throws StreamLimitError (503) when the stream already has `maxClientsPerStream` clients. */
+  assertClientCapacity(): void {
+    this.clients.assertCapacity();
+  }
+
+  /** @internal used by the Observable adapter. */
+  get heartbeatEnabled(): boolean {
+    return this.options.heartbeatMs > 0;
+  }
+
+  /** @internal used by the Observable adapter. */
+  addHeartbeat(listener: HeartbeatListener): void {
+    this.clients.addHeartbeat(listener);
+  }
+
+  /** @internal used by the Observable adapter. */
+  removeHeartbeat(listener: HeartbeatListener): void {
+    this.clients.removeHeartbeat(listener);
   }
 }

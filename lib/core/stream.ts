@@ -1,4 +1,3 @@
-import type { Observable } from 'rxjs';
 import {
   EventTooLargeError,
   InvalidStreamInputError,
@@ -6,23 +5,13 @@ import {
   StreamProducedElsewhereError,
 } from './errors.js';
 import type { PersistFunction, StoredStreamMeta } from './event-store.js';
-import { formatEventId, newEpoch, parseEventId } from './event-id.js';
-import type { HeartbeatListener } from './heartbeat.js';
-import { observeStream, type ObserveOptions } from './observe-stream.js';
+import { formatEventId, newEpoch } from './event-id.js';
 import type { ResolvedStreamOptions } from './options.js';
-import { isResumePoint, type ResumePoint } from './resume.js';
 import { runProducer, type StreamProducer } from './producer.js';
 import { StreamLog } from './stream-log.js';
 import { serializeData } from './sse-format.js';
-import type { ClientEndReason, ClientSink, StreamClient } from './stream-client.js';
-import { StreamClients } from './stream-clients.js';
-import {
-  isFinishedState,
-  type EventInput,
-  type SseMessage,
-  type StreamEvent,
-  type StreamState,
-} from './stream-event.js';
+import { ClientFacingStream, StreamClients } from './stream-clients.js';
+import { isFinishedState, type EventInput, type StreamEvent, type StreamState } from './stream-event.js';
 import { StreamHistory } from './stream-history.js';
 import { StreamPersistence, type PersistResult } from './stream-persistence.js';
 
@@ -34,7 +23,7 @@ export type { FollowedStreamState, RestoredStreamState, StreamHooks };
  * One producer, any number of clients, every event kept in a bounded replay buffer under an id
  * `<epoch>-<sequence>`. Created by `StreamRegistry.create()`.
  */
-export class ResumableStream {
+export class ResumableStream extends ClientFacingStream {
   /** Random per stream history; a client whose id has another epoch is told so. */
   readonly epoch: string;
   /** When the stream object was made (ms since the epoch). */
@@ -43,7 +32,7 @@ export class ResumableStream {
   protected endedAt: number | undefined;
   protected readonly log: StreamLog;
   protected readonly persistence: StreamPersistence;
-  private readonly clients: StreamClients;
+  protected readonly clients: StreamClients;
   private timeoutTimer: NodeJS.Timeout | undefined;
   protected readonly abortController = new AbortController();
   private readonly finishedPromise: Promise<StreamState>;
@@ -63,6 +52,7 @@ export class ResumableStream {
     protected readonly hooks: StreamHooks,
     origin?: RestoredStreamState | FollowedStreamState,
   ) {
+    super();
     const stream = this;
     const follower = origin?.kind === 'follower' ? origin : undefined;
     const restored = origin?.kind !== 'follower' ? origin : undefined;
@@ -150,19 +140,6 @@ export class ResumableStream {
   /** Id of the last event issued, or the "before the first event" position. */
   get lastEventId(): string {
     return formatEventId(this.epoch, this.log.sequence);
-  }
-
-  /** Clients connected to this stream in this process. */
-  get clientCount(): number {
-    return this.clients.count;
-  }
-
-  /**
-   * Where this process's clients stand, as one value that changes when a client moves, joins or
-   * leaves. Cheap enough for a check once a second, not for every event.
-   */
-  get clientProgress(): string {
-    return this.clients.progress;
   }
 
   /** Events and bytes currently held in the replay buffer. */
@@ -266,62 +243,6 @@ export class ResumableStream {
     return this.finish('cancelled', this.options.eventTypes.cancelled, { status: 'cancelled', reason });
   }
 
-  /** True when the stream has finished and `lastEventId` is its final event: nothing left to send. */
-  isFullySeenBy(lastEventId: string | null | undefined): boolean {
-    if (!this.isFinished || !lastEventId) return false;
-    const position = parseEventId(lastEventId);
-    return position.epoch === this.epoch && position.sequence === this.log.sequence;
-  }
-
-  /**
-   * Where a client that sent `lastEventId` continues. Throws `InvalidEventIdError` (400) for an id
-   * that is malformed or ahead of the stream.
-   */
-  resolveResume(lastEventId?: string | null): ResumePoint {
-    return this.clients.resolve(lastEventId);
-  }
-
-  /**
-   * Decides, before anything is written, whether a client that sent `lastEventId` may connect, and
-   * where it continues: `InvalidEventIdError` (400) for a malformed id or one ahead of the stream,
-   * `StreamFullyDeliveredError` (204) when it already has the final event of a finished stream,
-   * `StreamLimitError` (503) when the stream or the instance is full. `StreamGuard` calls it once
-   * per request; `observe()` and `attach()` take the point it returns.
-   */
-  admit(lastEventId?: string | null): ResumePoint {
-    return this.clients.admit(lastEventId);
-  }
-
-  /**
-   * Every event after `from` (a Last-Event-ID, or the point {@link admit} returned; from the first
-   * event when none), then live ones, with no gap and no duplicate; completes after the final
-   * event. Return it from a NestJS `@Sse()` handler.
-   * The first message is a `reset` event when the position cannot be continued seamlessly, else,
-   * when `retryMs` is set, an id-only position marker with the `retry:` hint. Throws synchronously
-   * (before any header is written): `InvalidEventIdError` (400) for an invalid id,
-   * `StreamFullyDeliveredError` (204) when `lastEventId` is the final event of a finished stream,
-   * `StreamLimitError` (503) when the stream is full.
-   */
-  observe(from?: string | null | ResumePoint, options: ObserveOptions = {}): Observable<SseMessage> {
-    const point = isResumePoint(from) ? from : this.admit(from);
-    return observeStream(this, point, options);
-  }
-
-  /**
-   * Low-level: attaches a client that writes to `sink`, for transports with their own
-   * backpressure. `sink.write()` returning false pauses the client until `client.resume()`;
-   * a paused client that falls `maxClientBacklogBytes` behind, or behind the buffer, is cut with
-   * reason `slow`. `preamble` receives the reset event or position marker first, when there is one.
-   */
-  attach(sink: ClientSink, from?: string | null | ResumePoint, preamble?: (message: SseMessage) => void): StreamClient {
-    return this.clients.attach(sink, from, preamble);
-  }
-
-  /** Ends every client (reason `shutdown`) without finishing the stream. */
-  disconnectAll(reason: ClientEndReason): void {
-    this.clients.disconnectAll(reason);
-  }
-
   protected append(type: string, data: string, retry: number | undefined, final?: StreamState): StreamEvent {
     const { event, overLimits } = this.log.append(type, data, retry);
     this.hooks.onAppend?.(event.bytes);
@@ -361,26 +282,6 @@ export class ResumableStream {
     if (this.follower && !this.isFinished) {
       throw new StreamProducedElsewhereError(this.id, what);
     }
-  }
-
-  /** @throws StreamLimitError (503) when the stream already has `maxClientsPerStream` clients. */
-  assertClientCapacity(): void {
-    this.clients.assertCapacity();
-  }
-
-  /** @internal used by the Observable adapter. */
-  get heartbeatEnabled(): boolean {
-    return this.options.heartbeatMs > 0;
-  }
-
-  /** @internal used by the Observable adapter. */
-  addHeartbeat(listener: HeartbeatListener): void {
-    this.clients.addHeartbeat(listener);
-  }
-
-  /** @internal used by the Observable adapter. */
-  removeHeartbeat(listener: HeartbeatListener): void {
-    this.clients.removeHeartbeat(listener);
   }
 
   /** Every event up to this sequence is in the store. */
