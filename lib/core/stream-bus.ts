@@ -1,4 +1,4 @@
-import type { StreamEvent, StreamState } from './stream-event.js';
+import type { StreamState } from './stream-event.js';
 
 /** An event as it travels between instances. */
 export interface BusEvent {
@@ -32,11 +32,48 @@ export interface BusFollower {
   gap(afterSequence: number, nextSequence: number): void;
   /** The producer has stored every event up to this sequence (older ones can come from the store). */
   stored?(throughSequence: number): void;
-  /** How long the bus keeps the stream once a follower had to end it. */
-  readonly retentionMs?: number;
   /** Most events to read from the bus at a time (their data is held until delivered). Default 500. */
   readonly batchEvents?: number;
 }
+
+/**
+ * A message to the instance that produces a stream, sent from any instance: `cancel` today; the
+ * channel carries any JSON message, so later kinds need no new transport.
+ */
+export interface ControlMessage {
+  /** What to do: `cancel` ends the stream with the final `cancelled` event. */
+  readonly type: string;
+  /** Why, passed on to the stream (e.g. the cancel reason). */
+  readonly reason?: string;
+  /** Anything else the message carries (JSON). */
+  readonly data?: unknown;
+}
+
+/** How a stream opened on the bus is set up, and how the bus reaches its producer. */
+export interface BusOpenOptions {
+  /** Whether a store keeps the stream's events (then the bus drops them only once they are stored). */
+  readonly stored: boolean;
+  /**
+   * The final event any instance appends when the producer's instance stops renewing its lease
+   * (its sequence is the bus's to choose: the one after the last accepted event).
+   */
+  readonly lostEvent: { readonly type: string; readonly data: string };
+  /** How long the bus keeps the stream once it is ended for a lost producer, in ms. */
+  readonly retentionMs: number;
+  /** Called with each control message sent to the stream (see `StreamBus.control()`). */
+  readonly onControl?: (message: ControlMessage) => void;
+}
+
+/** What the bus answered to an append. */
+export type AppendOutcome =
+  /** Every event is in the bus, in order, after the ones accepted before. */
+  | { readonly accepted: true }
+  /**
+   * Refused: this instance no longer holds the stream (its lease ran out and another instance
+   * ended it). `ending` is what the bus holds after the last event it accepted from this producer,
+   * through the final event every other instance got.
+   */
+  | { readonly accepted: false; readonly ending: readonly BusEvent[] };
 
 /**
  * How instances share streams (a transport with swappable engines, in the manner of Mercure's
@@ -45,18 +82,22 @@ export interface BusFollower {
  */
 export interface StreamBus {
   /**
-   * A stream starts here: this instance produces it and holds its lease. `stored` says whether a
-   * store keeps its events (then the bus drops them only once they are stored). Claims the id
+   * A stream starts here: this instance produces it and holds it under its lease. Claims the id
    * atomically: rejects with `StreamAlreadyExistsError` (changing nothing) while the bus holds
    * another stream (another epoch) under it, running or in its retention; opening again with the
    * same epoch (the owner after a reconnect) succeeds. Other failures are the bus's to retry.
    */
-  open(streamId: string, epoch: string, stored: boolean): Promise<void>;
-  /** Appends an event of a stream produced here; in order, never twice. */
-  publish(streamId: string, event: StreamEvent, final?: StreamState): void;
+  open(streamId: string, epoch: string, options: BusOpenOptions): Promise<void>;
+  /**
+   * Appends events of a stream produced here, in order, the last one final when the stream ends.
+   * Fenced: refused once this instance no longer holds the stream. The stream never has two
+   * appends in flight, so events accepted are events a client may see. Resolves only once the bus
+   * holds them (retrying a bus that is away); rejects only for a fault no retry can mend.
+   */
+  append(streamId: string, events: readonly BusEvent[]): Promise<AppendOutcome>;
   /** Every event up to `throughSequence` is committed to the store: the bus may drop them. */
   persisted(streamId: string, throughSequence: number): void;
-  /** The stream produced here finished: stop its lease; the bus keeps it for `retentionMs`. */
+  /** The stream produced here finished: it leaves this instance's lease; the bus keeps it for `retentionMs`. */
   close(streamId: string, retentionMs: number): void;
   /** What the bus knows of a stream, or undefined. */
   lookup(streamId: string): Promise<BusStreamInfo | undefined>;
@@ -64,10 +105,15 @@ export interface StreamBus {
   read(streamId: string, afterSequence: number, limit: number): Promise<BusEvent[]>;
   /**
    * Delivers every event after `afterSequence` as it comes, until the final one or until the
-   * returned function is called. When the producer's lease runs out before the final event, the
-   * bus appends a final `error` event itself (once, whichever instance notices first).
+   * returned function is called. When the producer's instance stops renewing its lease before
+   * the final event, some instance appends the stream's lost event (once) and it is delivered.
    */
-  follow(streamId: string, afterSequence: number, follower: BusFollower, lostEvent: () => BusEvent): () => void;
+  follow(streamId: string, afterSequence: number, follower: BusFollower): () => void;
+  /**
+   * Sends a control message to the instance producing the stream. Resolves true when a producer
+   * received it, false when none did (the stream is finished, unknown, or its producer is gone).
+   */
+  control(streamId: string, message: ControlMessage): Promise<boolean>;
   /** Releases connections and timers. */
   shutdown(): Promise<void>;
   /** Optional: verifies at start-up that the bus is reachable. */
