@@ -27,12 +27,21 @@ export {
 export type { ClientSink } from './core/stream-client.js';
 
 export type { EventStore, StoredEvent, StoredStreamMeta } from './core/event-store.js';
-export type { BusEvent, BusFollower, BusStreamInfo, StreamBus } from './core/stream-bus.js';
+export type {
+  AppendOutcome,
+  BusEvent,
+  BusFollower,
+  BusOpenOptions,
+  BusStreamInfo,
+  ControlMessage,
+  StreamBus,
+} from './core/stream-bus.js';
 export { InProcessStreamBus } from './core/in-process-bus.js';
 
 export {
   MeridianStreamError,
   StreamNotFoundError,
+  StreamProducerLostError,
   StreamAlreadyExistsError,
   InvalidEventIdError,
   InvalidStreamInputError,

@@ -112,6 +112,22 @@ export class StreamProducedElsewhereError extends MeridianStreamError {
 }
 
 /**
+ * The reason a producer's `signal` aborts when its instance lost the stream: its lease ran out
+ * (a long pause, a blocked event loop) and another instance ended the stream with `producer_lost`.
+ * Whatever it sends from then on is dropped; nothing of it reaches any client or the store.
+ */
+export class StreamProducerLostError extends MeridianStreamError {
+  readonly code = 'PRODUCER_LOST';
+  /** @param streamId The stream. */
+  constructor(readonly streamId: string) {
+    super(
+      `Stream "${truncate(streamId)}" was ended by another instance: this instance stopped renewing its lease in time (a long pause or a blocked event loop). Raise the bus's leaseMs if such pauses are expected.`,
+      409,
+    );
+  }
+}
+
+/**
  * The client already has the final event of a finished stream: nothing is left to send. Answered
  * 204 No Content, the SSE spec's way to tell EventSource to stop reconnecting.
  */

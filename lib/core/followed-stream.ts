@@ -20,13 +20,7 @@ export class FollowedStream extends ResumableStream {
    * sequence. Duplicates are ignored; the final event finishes the stream.
    */
   ingest(event: BusEvent): void {
-    if (this.isFinished || event.sequence <= this.log.sequence) return;
-    if (event.sequence !== this.log.sequence + 1) {
-      this.skipTo(this.log.sequence, event.sequence);
-    }
-    this.append(event.type, event.data, undefined);
-    if (event.final) this.settle(event.final);
-    else this.deliver();
+    this.ingestEvent(event);
   }
 
   /**
@@ -34,7 +28,7 @@ export class FollowedStream extends ResumableStream {
    * it does not have them, memory starts over after the hole and clients that need the lost
    * events are cut, to be told with a `reset` when they reconnect.
    */
-  skipTo(afterSequence: number, nextSequence: number): void {
+  override skipTo(afterSequence: number, nextSequence: number): void {
     if (this.persistence.hasStore && this.persistence.persistedThrough >= nextSequence - 1) {
       this.log.skipTo(nextSequence - 1);
       return;
@@ -48,24 +42,13 @@ export class FollowedStream extends ResumableStream {
 
   /** @internal Starts following the producing instance through the bus. */
   followBus(bus: StreamBus): void {
-    const lost = (): BusEvent => ({
-      sequence: this.log.sequence + 1,
-      type: this.options.eventTypes.error,
-      data: JSON.stringify({
-        status: 'failed',
-        message: 'The producer was lost: its instance stopped.',
-        reason: 'producer_lost',
-      }),
-      final: 'failed',
-    });
     const follower = {
       event: (event: BusEvent) => this.ingest(event),
       gap: (after: number, next: number) => this.skipTo(after, next),
       stored: (through: number) => this.storedThrough(through),
-      retentionMs: this.options.retentionMs,
       batchEvents: eventsPerBusRead(this.options),
     };
-    this.unfollow = bus.follow(this.id, this.log.sequence, follower, lost);
+    this.unfollow = bus.follow(this.id, this.log.sequence, follower);
   }
 
   /** @internal A follower learns how far the producer has stored. */

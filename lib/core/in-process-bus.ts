@@ -1,6 +1,14 @@
 import { StreamAlreadyExistsError } from './errors.js';
-import type { BusEvent, BusFollower, BusStreamInfo, StreamBus } from './stream-bus.js';
-import type { StreamEvent, StreamState } from './stream-event.js';
+import type {
+  AppendOutcome,
+  BusEvent,
+  BusFollower,
+  BusOpenOptions,
+  BusStreamInfo,
+  ControlMessage,
+  StreamBus,
+} from './stream-bus.js';
+import type { StreamState } from './stream-event.js';
 
 interface Channel {
   epoch: string;
@@ -10,6 +18,8 @@ interface Channel {
   /** Bytes of data of `events`. */
   bytes: number;
   followers: Set<BusFollower>;
+  /** The producer's control handler while it runs. */
+  onControl?: (message: ControlMessage) => void;
 }
 
 /** Limits of what {@link InProcessStreamBus} keeps per stream beyond what is stored. */
@@ -35,26 +45,42 @@ export class InProcessStreamBus implements StreamBus {
     this.maxBytes = options.maxBytes ?? 16 * 1024 * 1024;
   }
 
-  async open(streamId: string, epoch: string, _stored: boolean): Promise<void> {
+  async open(streamId: string, epoch: string, options: BusOpenOptions): Promise<void> {
     const held = this.channels.get(streamId);
     if (held?.epoch === epoch) return;
     if (held) throw new StreamAlreadyExistsError(streamId);
     const channel = { epoch, status: 'running' as const, persistedThrough: 0, events: [], bytes: 0 };
-    this.channels.set(streamId, { ...channel, followers: new Set() });
+    this.channels.set(streamId, { ...channel, followers: new Set(), onControl: options.onControl });
   }
 
-  publish(streamId: string, event: StreamEvent, final?: StreamState): void {
+  /** One process cannot lose its own lease: every append of a running stream is accepted. */
+  async append(streamId: string, events: readonly BusEvent[]): Promise<AppendOutcome> {
     const channel = this.channels.get(streamId);
-    if (!channel || (channel.events.at(-1)?.sequence ?? 0) >= event.sequence) return;
-    const busEvent: BusEvent = { sequence: event.sequence, type: event.type, data: event.data, final };
-    channel.events.push(busEvent);
-    channel.bytes += event.bytes;
-    // The oldest go first, as Redis caps a stream: a follower that needs them is told of the gap.
-    while (channel.events.length > 1 && (channel.events.length > this.maxLength || channel.bytes > this.maxBytes)) {
-      channel.bytes -= Buffer.byteLength(channel.events.shift()!.data);
+    for (const event of events) {
+      if (!channel || (channel.events.at(-1)?.sequence ?? 0) >= event.sequence) continue;
+      channel.events.push(event);
+      channel.bytes += Buffer.byteLength(event.data);
+      // The oldest go first, as Redis caps a stream: a follower that needs them is told of the gap.
+      while (channel.events.length > 1 && (channel.events.length > this.maxLength || channel.bytes > this.maxBytes)) {
+        channel.bytes -= Buffer.byteLength(channel.events.shift()!.data);
+      }
+      if (event.final) this.ended(channel, event.final);
+      for (const follower of channel.followers) follower.event(event);
     }
-    if (final) channel.status = final;
-    for (const follower of channel.followers) follower.event(busEvent);
+    return { accepted: true };
+  }
+
+  async control(streamId: string, message: ControlMessage): Promise<boolean> {
+    const onControl = this.channels.get(streamId)?.onControl;
+    if (!onControl) return false;
+    // Delivered on a later turn, as a message from another instance would be.
+    setImmediate(() => onControl(message));
+    return true;
+  }
+
+  private ended(channel: Channel, status: StreamState): void {
+    channel.status = status;
+    channel.onControl = undefined;
   }
 
   persisted(streamId: string, throughSequence: number): void {
@@ -67,6 +93,8 @@ export class InProcessStreamBus implements StreamBus {
   }
 
   close(streamId: string, retentionMs: number): void {
+    const channel = this.channels.get(streamId);
+    if (channel) channel.onControl = undefined;
     setTimeout(() => this.channels.delete(streamId), retentionMs).unref();
   }
 

@@ -179,3 +179,15 @@ function assertCount(name: string, value: unknown): void {
     throw new InvalidStreamInputError(`Option ${name} must be a whole number >= 0, got ${String(value)}.`);
   }
 }
+
+/** The final event any instance appends for a stream whose producer's instance is gone. */
+export function lostEventOf(options: ResolvedStreamOptions): { type: string; data: string } {
+  return {
+    type: options.eventTypes.error,
+    data: JSON.stringify({
+      status: 'failed',
+      message: 'The producer was lost: its instance stopped.',
+      reason: 'producer_lost',
+    }),
+  };
+}

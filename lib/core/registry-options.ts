@@ -32,6 +32,22 @@ export interface StreamRegistryOptions extends StreamOptions {
    * Default: none; every stream lives in this process.
    */
   readonly bus?: StreamBus;
+  /**
+   * How long this instance keeps following a stream produced elsewhere once none of its clients
+   * reads it, in ms; then it lets go (and frees its share of the bus). Default 10000.
+   */
+  readonly followIdleMs?: number;
+}
+
+/** Options of `StreamRegistry.shutdown()`. */
+export interface RegistryShutdownOptions {
+  /** How long to wait for clients to leave once their streams ended, in ms; then they are cut. Default 5000. */
+  readonly graceMs?: number;
+  /**
+   * How long running producers may go on, in ms, before what is left is cancelled. Meant for a
+   * bus: this instance's clients are let go at once and resume on another instance. Default 0.
+   */
+  readonly drainMs?: number;
 }
 
 /** Options of `create()`: a stream's own options, and optionally its id. */
@@ -99,6 +115,9 @@ export const DEFAULT_MAX_CLIENTS = 50_000;
 
 /** Default of {@link StreamRegistryOptions.maxStreams}. */
 export const DEFAULT_MAX_STREAMS = 10_000;
+
+/** Default `followIdleMs`. */
+export const DEFAULT_FOLLOW_IDLE_MS = 10_000;
 
 /** Stream ids: 1 to 128 of `A-Z a-z 0-9 _ -`. */
 export const STREAM_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;

@@ -30,10 +30,10 @@ export function claimingHooks(hooks: StreamHooks, checkStore: boolean): StreamHo
     }
   };
   const claimingBus: StreamBus = {
-    open(streamId, epoch, stored) {
+    open(streamId, epoch, options) {
       claim = (async () => {
         if (await storeKnows(streamId)) throw new StreamAlreadyExistsError(streamId);
-        await bus?.open(streamId, epoch, stored);
+        await bus?.open(streamId, epoch, options);
       })().then(
         () => {
           const actions = waiting ?? [];
@@ -48,13 +48,17 @@ export function claimingHooks(hooks: StreamHooks, checkStore: boolean): StreamHo
       );
       return claim;
     },
-    publish: (streamId, event, final) => whenClaimed(() => bus?.publish(streamId, event, final)),
+    // A refused stream's events stay with it (it is removed at once): they are no one else's.
+    append: async (streamId, events) => {
+      await claim.catch(() => undefined);
+      return refused || !bus ? { accepted: true } : bus.append(streamId, events);
+    },
     persisted: (streamId, through) => whenClaimed(() => bus?.persisted(streamId, through)),
     close: (streamId, retentionMs) => whenClaimed(() => bus?.close(streamId, retentionMs)),
     lookup: async (streamId) => bus?.lookup(streamId),
     read: async (streamId, after, limit) => (bus ? bus.read(streamId, after, limit) : []),
-    follow: (streamId, after, follower, lostEvent) =>
-      bus ? bus.follow(streamId, after, follower, lostEvent) : () => undefined,
+    follow: (streamId, after, follower) => (bus ? bus.follow(streamId, after, follower) : () => undefined),
+    control: async (streamId, message) => (bus ? bus.control(streamId, message) : false),
     shutdown: async () => undefined,
   };
   const claimingStore: EventStore | undefined = store && {

@@ -19,6 +19,8 @@ export interface LocatingRegistry {
   readonly maxStreams: number;
   readonly metrics: StreamMetrics;
   readonly closed: boolean;
+  /** A stream followed from the bus is let go once no client of this instance has read it for a while. */
+  followed(stream: ResumableStream): void;
   /** A stream brought back from the store is kept for its retention like any finished stream. */
   retain(stream: ResumableStream): void;
 }
@@ -98,6 +100,7 @@ export class StreamLocator {
     this.registry.streams.set(id, stream);
     this.registry.metrics.located.bus++;
     if (!stream.isFinished) stream.followBus(bus);
+    this.registry.followed(stream);
     return stream;
   }
 

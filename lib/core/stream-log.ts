@@ -9,8 +9,10 @@ import type { StreamEvent } from './stream-event.js';
  * still held (the replay buffer), and who waits for a sequence to be issued.
  */
 export class StreamLog {
-  /** Sequence of the last event issued (0 before the first). */
+  /** Sequence of the last event taken in (0 before the first): what clients may see. */
   sequence: number;
+  /** Sequence of the last event given a sequence (ahead of `sequence` while a bus has not taken them yet). */
+  private issued: number;
   /** Bytes of data ever sent on the stream. */
   sentBytes = 0;
   readonly buffer: ReplayBuffer;
@@ -23,39 +25,59 @@ export class StreamLog {
     canEvict: (sequence: number) => boolean,
   ) {
     this.sequence = startAfter;
+    this.issued = startAfter;
     this.buffer = new ReplayBuffer(limits, canEvict, startAfter);
   }
 
   /**
-   * Issues the next event. Throws for a type with CR/LF/NUL or a bad `retry`. `overLimits` is true
-   * when the buffer stays over its limits because held events may not leave memory yet.
+   * Issues and takes in the next event. Throws for a type with CR/LF/NUL or a bad `retry`.
+   * `overLimits` is true when the buffer stays over its limits because held events may not leave
+   * memory yet.
    */
   append(type: string, data: string, retry: number | undefined): { event: StreamEvent; overLimits: boolean } {
+    const event = this.issue(type, data, retry);
+    return { event, overLimits: this.accept(event) };
+  }
+
+  /**
+   * Gives the next event its sequence without taking it in: with a bus it is taken in (`accept`)
+   * once the bus holds it. Throws for a type with CR/LF/NUL or a bad `retry`.
+   */
+  issue(type: string, data: string, retry: number | undefined): StreamEvent {
     assertSseField('type', type);
     if (retry !== undefined && (!Number.isSafeInteger(retry) || retry < 0)) {
       throw new InvalidStreamInputError(`Event retry must be a whole number of ms >= 0, got ${String(retry)}.`);
     }
-    const bytes = Buffer.byteLength(data);
-    const sequence = this.sequence + 1;
-    const event: StreamEvent = Object.freeze({
+    const sequence = ++this.issued;
+    return Object.freeze({
       id: formatEventId(this.epoch, sequence),
       type,
       data,
       ...(retry === undefined ? {} : { retry }),
       sequence,
       epoch: this.epoch,
-      bytes,
+      bytes: Buffer.byteLength(data),
     });
+  }
+
+  /** Takes in the next issued event; true when the buffer stays over its limits (see `append`). */
+  accept(event: StreamEvent): boolean {
     const overLimits = this.buffer.append(event);
-    this.sequence = sequence;
-    this.sentBytes += bytes;
+    this.sequence = event.sequence;
+    this.sentBytes += event.bytes;
     if (this.waiters.length > 0) this.release(false);
-    return { event, overLimits };
+    return overLimits;
+  }
+
+  /** Forgets events issued but not taken in: the next one issued follows the last one taken in. */
+  withdrawIssued(): void {
+    this.issued = this.sequence;
   }
 
   /** Continues after `sequence`, holding nothing (a follower whose bus lost events). */
   skipTo(sequence: number): void {
     this.sequence = sequence;
+    this.issued = sequence;
     this.buffer.skipTo(sequence);
   }
 

@@ -12,10 +12,12 @@ import type { StreamBus } from './stream-bus.js';
 import { SILENT_LOGGER, type StreamLogger } from './logger.js';
 import { resolveStreamOptions, type ResolvedStreamOptions, type StreamOptions } from './options.js';
 import {
+  DEFAULT_FOLLOW_IDLE_MS,
   DEFAULT_MAX_CLIENTS,
   DEFAULT_MAX_STREAMS,
   STREAM_ID_PATTERN,
   type CreateStreamOptions,
+  type RegistryShutdownOptions,
   type StreamAdmission,
   type StreamRegistryOptions,
   type StreamRegistryStats,
@@ -26,9 +28,12 @@ import { StreamLocator } from './stream-locator.js';
 import { StreamRetention } from './stream-retention.js';
 import type { StreamProducer } from './producer.js';
 import type { ClientEndReason } from './stream-client.js';
-import type { SseMessage } from './stream-event.js';
+import type { SseMessage, StreamState } from './stream-event.js';
+import { cancelStream } from './stream-cancel.js';
+import { within } from './within.js';
 import type { ObserveOptions } from './observe-stream.js';
 import { ResumableStream, type StreamHooks } from './stream.js';
+import { SharedStream } from './shared-stream.js';
 import { StreamMetrics } from './stream-metrics.js';
 
 export * from './registry-options.js';
@@ -53,6 +58,7 @@ export class StreamRegistry {
   private warnedNotLocated = false;
   private readonly gate: StreamGate;
   private readonly maxClients: number;
+  private readonly followIdleMs: number;
   private streamsCreated = 0;
   private clients = 0;
   /** Waiting for the last client to leave (shutdown). */
@@ -67,18 +73,20 @@ export class StreamRegistry {
       store,
       bus,
       authorize,
+      followIdleMs = DEFAULT_FOLLOW_IDLE_MS,
       ...defaults
     } = options;
     if (authorize !== undefined && typeof authorize !== 'function') {
       throw new InvalidStreamInputError('Option authorize must be a function (request, stream) => boolean.');
     }
     this.gate = new StreamGate(authorize, logger);
-    for (const [name, value] of Object.entries({ maxStreams, maxClients })) {
+    for (const [name, value] of Object.entries({ maxStreams, maxClients, followIdleMs })) {
       if (!Number.isSafeInteger(value) || value < 1) {
         throw new InvalidStreamInputError(`Option ${name} must be a whole number >= 1, got ${String(value)}.`);
       }
     }
     this.maxClients = maxClients;
+    this.followIdleMs = followIdleMs;
     resolveStreamOptions(defaults);
     this.defaults = defaults;
     this.maxStreams = maxStreams;
@@ -100,6 +108,7 @@ export class StreamRegistry {
       },
       onClientEnd: (stream: ResumableStream, reason: ClientEndReason) => {
         if (--this.clients === 0) for (const done of this.noClients.splice(0)) done();
+        if (stream.follower) this.retention.dropWhenIdle(stream, this.followIdleMs);
         if (reason !== 'slow') return;
         this.metrics.slowClientDisconnects++;
         logger.warn(
@@ -119,6 +128,7 @@ export class StreamRegistry {
       get closed() {
         return registry.closed;
       },
+      followed: (stream) => this.retention.dropWhenIdle(stream, this.followIdleMs),
       retain: (stream) => {
         if (!this.retention.has(stream.id)) this.retention.schedule(stream);
       },
@@ -152,7 +162,10 @@ export class StreamRegistry {
     const resolved: ResolvedStreamOptions = resolveStreamOptions(this.defaults, streamOptions);
     const claimed = this.bus !== undefined || (this.store !== undefined && givenId !== undefined);
     const hooks = claimed ? claimingHooks(this.hooks, givenId !== undefined) : this.hooks;
-    const stream = new ResumableStream(id, resolved, hooks);
+    const stream =
+      hooks.bus && this.bus
+        ? new SharedStream(id, resolved, hooks, hooks.bus)
+        : new ResumableStream(id, resolved, hooks);
     if (authorize) this.gate.guard(stream, authorize);
     this.streams.set(id, stream);
     this.streamsCreated++;
@@ -255,9 +268,15 @@ export class StreamRegistry {
     return stream.observe(lastEventId, observeOptions);
   }
 
-  /** Cancels a stream (final `cancelled` event). @throws StreamNotFoundError (404). */
-  cancel(id: string, reason?: string): boolean {
-    return this.require(id).cancel(reason);
+  /**
+   * Cancels a stream wherever it is produced (with a bus, on any instance): its producer's signal
+   * aborts and every client gets the final `cancelled` event. Resolves with the stream's state once
+   * it has ended (waiting up to 5 s for another instance): `cancelled`, or the state it had already
+   * ended in, as cancelling twice is harmless.
+   * @throws StreamNotFoundError (404) when neither this instance, the bus nor the store knows it.
+   */
+  cancel(id: string, reason = 'cancelled'): Promise<StreamState> {
+    return cancelStream(this, id, reason);
   }
 
   /** Cancels the stream if it still runs, ends its clients and forgets it. */
@@ -278,20 +297,32 @@ export class StreamRegistry {
   }
 
   /**
-   * Stops accepting streams, cancels running ones (clients get the final `cancelled` event with
-   * reason `shutdown`), waits up to `graceMs` for clients to leave, then cuts the rest.
+   * Stops accepting streams and clients, then ends what runs. By default at once: running streams
+   * are cancelled (clients get the final `cancelled` event with reason `shutdown`). With `drainMs`
+   * (meant for a bus: a rolling deploy), this instance's clients are let go at once, to resume on
+   * another instance, and running producers get up to `drainMs` to finish before the rest is
+   * cancelled. Then it waits up to `graceMs` for clients to leave, and cuts the rest.
    */
-  async shutdown(graceMs = 5_000): Promise<void> {
+  async shutdown(options: RegistryShutdownOptions = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const running = [...this.streams.values()].filter((stream) => !stream.isFinished && !stream.follower);
-    if (running.length > 0) this.logger.log(`Shutting down: cancelling ${running.length} running stream(s).`);
-    for (const stream of running) stream.cancel('shutdown');
+    const { graceMs = 5_000, drainMs = 0 } = options;
+    const running = () => [...this.streams.values()].filter((stream) => !stream.isFinished && !stream.follower);
+    if (drainMs > 0 && running().length > 0) {
+      this.logger.log(`Shutting down: letting ${running().length} running stream(s) finish, for up to ${drainMs} ms.`);
+      for (const stream of this.streams.values()) stream.disconnectAll('shutdown');
+      await within(Promise.all(running().map((stream) => stream.whenFinished())), drainMs);
+    }
+    const left = running();
+    if (left.length > 0) this.logger.log(`Shutting down: cancelling ${left.length} running stream(s).`);
+    for (const stream of left) stream.cancel('shutdown');
     // Clients of streams produced elsewhere would wait here for nothing: they reconnect at once
     // to another instance, which serves them from the bus (or the store) without a gap.
     for (const stream of this.streams.values())
       if (stream.follower && !stream.isFinished) stream.disconnectAll('shutdown');
     const deadline = Date.now() + graceMs;
+    // With a bus, a cancelled stream ends once the bus holds its final event.
+    await within(Promise.all(left.map((stream) => stream.whenFinished())), deadline - Date.now());
     const flushed = this.store ? this.flushAll(deadline) : Promise.resolve();
     await this.whenNoClients(deadline);
     await flushed;

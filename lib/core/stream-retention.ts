@@ -41,6 +41,7 @@ export class StreamRetention {
    * from the store, if any, when they reconnect).
    */
   schedule(stream: ResumableStream, delayMs = stream.options.retentionMs, lastProgress?: string): void {
+    this.cancel(stream.id);
     const timer = setTimeout(() => {
       this.timers.delete(stream.id);
       if (this.registry.get(stream.id) !== stream) return;
@@ -55,6 +56,21 @@ export class StreamRetention {
       }
       this.registry.remove(stream.id);
     }, delayMs);
+    timer.unref();
+    this.timers.set(stream.id, timer);
+  }
+
+  /**
+   * Lets go of a followed stream once no client of this instance has read it for `idleMs`: its
+   * copy here is dropped and its share of the bus freed (a later client follows it again).
+   */
+  dropWhenIdle(stream: ResumableStream, idleMs: number): void {
+    if (this.timers.has(stream.id) || stream.isFinished) return;
+    const timer = setTimeout(() => {
+      if (this.timers.get(stream.id) === timer) this.timers.delete(stream.id);
+      const idle = this.registry.get(stream.id) === stream && !stream.isFinished && stream.clientCount === 0;
+      if (idle) this.registry.remove(stream.id);
+    }, idleMs);
     timer.unref();
     this.timers.set(stream.id, timer);
   }

@@ -6,7 +6,8 @@ import {
 } from './errors.js';
 import type { PersistFunction, StoredStreamMeta } from './event-store.js';
 import { formatEventId, newEpoch } from './event-id.js';
-import type { ResolvedStreamOptions } from './options.js';
+import { lostEventOf, type ResolvedStreamOptions } from './options.js';
+import type { BusEvent, BusOpenOptions } from './stream-bus.js';
 import { runProducer, type StreamProducer } from './producer.js';
 import { StreamLog } from './stream-log.js';
 import { serializeData } from './sse-format.js';
@@ -37,7 +38,7 @@ export class ResumableStream extends ClientFacingStream {
   protected readonly abortController = new AbortController();
   private readonly finishedPromise: Promise<StreamState>;
   protected resolveFinished!: (state: StreamState) => void;
-  private shared: Promise<void> = Promise.resolve();
+  protected shared: Promise<void> = Promise.resolve();
   /** Produced on another instance: events arrive through `ingest()`. */
   readonly follower: boolean;
   /** Created by this process's registry (not brought back from the store or followed from the bus). */
@@ -183,7 +184,7 @@ export class ResumableStream extends ClientFacingStream {
   start(producer?: StreamProducer): void {
     if (this.currentState !== 'pending') return;
     this.currentState = 'running';
-    this.shared = this.hooks.bus?.open(this.id, this.epoch, this.persistence.hasStore) ?? this.shared;
+    this.shared = this.hooks.bus?.open(this.id, this.epoch, this.busOpenOptions()) ?? this.shared;
     if (this.options.timeoutMs > 0) {
       this.timeoutTimer = setTimeout(() => this.cancel('timeout'), this.options.timeoutMs).unref();
     }
@@ -201,7 +202,7 @@ export class ResumableStream extends ClientFacingStream {
    * serialised, or data over `maxEventBytes`.
    */
   send(input: EventInput): StreamEvent | undefined {
-    if (this.isFinished) return undefined;
+    if (!this.takesEvents) return undefined;
     this.assertProducedHere('send()');
     if (input === null || typeof input !== 'object' || !('data' in input)) {
       throw new InvalidStreamInputError('send() takes { type?, data, retry? }; data is missing.');
@@ -224,7 +225,7 @@ export class ResumableStream extends ClientFacingStream {
    * {@link PublicStreamError} and a generic one for anything else; the details are logged.
    */
   fail(error: unknown): boolean {
-    if (this.isFinished) {
+    if (!this.takesEvents) {
       this.hooks.logger.debug?.(`Stream ${this.id}: producer error after the stream finished: ${String(error)}`);
       return false;
     }
@@ -243,12 +244,46 @@ export class ResumableStream extends ClientFacingStream {
     return this.finish('cancelled', this.options.eventTypes.cancelled, { status: 'cancelled', reason });
   }
 
-  protected append(type: string, data: string, retry: number | undefined, final?: StreamState): StreamEvent {
+  /** How the bus is told of this stream when it starts. */
+  protected busOpenOptions(): BusOpenOptions {
+    const { retentionMs } = this.options;
+    return { stored: this.persistence.hasStore, lostEvent: lostEventOf(this.options), retentionMs };
+  }
+
+  /** Whether `send()` still takes events (a shared stream stops taking them while its end is on its way). */
+  protected get takesEvents(): boolean {
+    return !this.isFinished;
+  }
+
+  /** Issues the next event and takes it in (a shared stream takes it in once the bus holds it). */
+  protected append(type: string, data: string, retry: number | undefined, _final?: StreamState): StreamEvent {
     const { event, overLimits } = this.log.append(type, data, retry);
+    this.tookIn(event, overLimits);
+    return event;
+  }
+
+  protected tookIn(event: StreamEvent, overLimits: boolean): void {
     this.hooks.onAppend?.(event.bytes);
     this.persistence.afterAppend(overLimits);
-    if (this.producedHere) this.hooks.bus?.publish(this.id, event, final);
-    return event;
+  }
+
+  /**
+   * @internal Takes in an event produced elsewhere (a followed stream's feed, or the ending the
+   * bus gave a shared stream's refused producer), with its sequence. Duplicates are ignored; a
+   * hole is skipped (see `skipTo`); the final event finishes the stream.
+   */
+  protected ingestEvent(event: BusEvent): void {
+    if (this.isFinished || event.sequence <= this.log.sequence) return;
+    if (event.sequence !== this.log.sequence + 1) this.skipTo(this.log.sequence, event.sequence);
+    const { event: taken, overLimits } = this.log.append(event.type, event.data, undefined);
+    this.tookIn(taken, overLimits);
+    if (event.final) this.ended(event.final);
+    else this.deliver();
+  }
+
+  /** @internal Continues after a hole in what the bus delivered (a follower may read it from the store). */
+  protected skipTo(_afterSequence: number, nextSequence: number): void {
+    this.log.skipTo(nextSequence - 1);
   }
 
   protected deliver(): void {
@@ -256,13 +291,17 @@ export class ResumableStream extends ClientFacingStream {
   }
 
   /** The final event is appended whatever its size: a stream must always be able to end. */
-  private finish(state: StreamState, type: string, data: object): boolean {
-    if (this.isFinished) return false;
+  protected finish(state: StreamState, type: string, data: object): boolean {
+    if (!this.takesEvents) return false;
     this.append(type, JSON.stringify(data), undefined, state);
-    this.settle(state);
-    this.hooks.bus?.close(this.id, this.options.retentionMs);
-    void this.persistence.afterFinish();
+    this.ended(state);
     return true;
+  }
+
+  /** The final event is taken in: settle, then write what is left to the store. */
+  protected ended(state: StreamState): void {
+    this.settle(state);
+    void this.persistence.afterFinish();
   }
 
   /** The final event is in the buffer: deliver it, end the clients' wait, release timers. */

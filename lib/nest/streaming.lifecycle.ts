@@ -66,8 +66,9 @@ export class StreamingLifecycle implements OnModuleInit, OnApplicationBootstrap,
 
   async beforeApplicationShutdown(): Promise<void> {
     const graceMs = this.options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
-    const deadline = Date.now() + graceMs;
-    await this.registry.shutdown(graceMs);
+    const drainMs = this.options.shutdownDrainMs ?? 0;
+    const deadline = Date.now() + drainMs + graceMs;
+    await this.registry.shutdown({ graceMs, drainMs });
     const cut = await this.connections.closeAll(Math.max(0, deadline - Date.now()));
     if (cut > 0) {
       this.logger?.warn(`Cut ${cut} SSE connection(s) still open after the ${graceMs} ms shutdown grace period.`);

@@ -23,7 +23,7 @@ import {
     {
       provide: StreamRegistry,
       useFactory: (options: StreamingModuleOptions) => {
-        const { logger, shutdownGraceMs: _grace, ...registryOptions } = options;
+        const { logger, shutdownGraceMs: _grace, shutdownDrainMs: _drain, ...registryOptions } = options;
         return new StreamRegistry({
           ...registryOptions,
           logger: logger === false ? undefined : (logger ?? new Logger('StreamRegistry')),

@@ -15,6 +15,7 @@ function streamingOptionsFromEnv(): StreamingModuleOptions {
     heartbeatMs: read('HEARTBEAT_MS'),
     retentionMs: read('RETENTION_MS'),
     shutdownGraceMs: read('SHUTDOWN_GRACE_MS'),
+    shutdownDrainMs: read('DRAIN_MS'),
     bufferMaxEvents: read('BUFFER_MAX_EVENTS'),
     bufferMaxBytes: read('BUFFER_MAX_BYTES'),
     maxClientBacklogBytes: read('MAX_CLIENT_BACKLOG_BYTES'),

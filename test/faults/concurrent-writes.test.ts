@@ -49,7 +49,7 @@ describe.each(databaseKinds())('several streams writing to one %s store at once'
         expect((await store.readAfter(stream.id, 0, 100)).map((event) => event.sequence)).toEqual(range(1, 11));
       }
     } finally {
-      await registry.shutdown(0);
+      await registry.shutdown({ graceMs: 0 });
     }
   });
 

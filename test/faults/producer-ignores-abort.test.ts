@@ -95,7 +95,7 @@ describe('a producer that ignores its abort signal (real sockets, Nest app)', ()
       const live = [new RawSseClient(url), new RawSseClient(url)];
       if (how === 'cancel()') {
         await live[0].waitFor((client) => client.events.length >= 20);
-        expect(server.registry.cancel(stream.id, 'user aborted')).toBe(true);
+        await expect(server.registry.cancel(stream.id, 'user aborted')).resolves.toBe('cancelled');
       }
       await Promise.all(live.map((client) => client.done));
       const finalSequence = stream.lastSequence;

@@ -83,7 +83,7 @@ describe.each(databaseKinds())('persistAndClear on %s', (kind) => {
     const late = collect(stream);
     await late.done;
     expect(late.sequences()).toEqual(range(1, total + 1));
-    await registry.shutdown(0);
+    await registry.shutdown({ graceMs: 0 });
   });
 
   it('keeps everything in memory when the write fails, and writes it once the database is back', async () => {
@@ -106,7 +106,7 @@ describe.each(databaseKinds())('persistAndClear on %s', (kind) => {
     }
     expect(await stream.persistAndClear()).toEqual({ persisted: 31, cleared: 31, persistedThrough: 81 });
     expect((await store.readAfter(stream.id, 0, 1000)).map((event) => JSON.parse(event.data))).toEqual(range(0, 80));
-    await registry.shutdown(0);
+    await registry.shutdown({ graceMs: 0 });
   });
 
   it('never evicts an event that is not stored yet, whatever the buffer limits', async () => {
@@ -127,7 +127,7 @@ describe.each(databaseKinds())('persistAndClear on %s', (kind) => {
     stream.complete();
     await client.done;
     expect(client.sequences()).toEqual(range(1, 102));
-    await registry.shutdown(0);
+    await registry.shutdown({ graceMs: 0 });
   });
 
   it('writes behind on its own (every N events, and on finish) without clearing memory', async () => {
@@ -142,7 +142,7 @@ describe.each(databaseKinds())('persistAndClear on %s', (kind) => {
     await eventually(() => stream.persistedThrough === 26);
     expect((await store.loadMeta(stream.id))?.status).toBe('completed');
     expect(stream.buffered.events).toBe(26);
-    await registry.shutdown(0);
+    await registry.shutdown({ graceMs: 0 });
   });
 
   it('answers catch-up with custom aggregated events that carry the id of the last event they cover', async () => {
@@ -174,6 +174,6 @@ describe.each(databaseKinds())('persistAndClear on %s', (kind) => {
     const resumed = collect(stream, `${stream.epoch}-4`);
     await resumed.done;
     expect(resumed.sequences()).toEqual([5, 6]);
-    await registry.shutdown(0);
+    await registry.shutdown({ graceMs: 0 });
   });
 });

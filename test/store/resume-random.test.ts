@@ -91,7 +91,7 @@ async function runSchedule(store: EventStore, seed: number): Promise<number> {
     });
   }
   expect(registry.stats().clients).toBe(0);
-  await registry.shutdown(0);
+  await registry.shutdown({ graceMs: 0 });
   return clients.length;
 }
 

@@ -35,7 +35,7 @@ describe.each(databaseKinds())('what the store must never lose (%s)', (kind) => 
     );
     await eventually(() => !registry.has(stream.id), 10_000);
     expect(await store.loadMeta(stream.id)).toMatchObject({ status: 'completed', lastSequence: 6 });
-    await registry.shutdown(0);
+    await registry.shutdown({ graceMs: 0 });
   });
 
   it('stores data with NUL bytes and data that starts with the encoding marker, exactly', async () => {
@@ -45,7 +45,7 @@ describe.each(databaseKinds())('what the store must never lose (%s)', (kind) => 
     for (const text of texts) stream.send({ data: text });
     await stream.persistAndClear();
     expect((await store.readAfter(stream.id, 0, 10)).map((event) => event.data)).toEqual(texts);
-    await registry.shutdown(0);
+    await registry.shutdown({ graceMs: 0 });
   });
 
   it('refuses a stream whose id the store holds under another epoch, instead of growing memory', async () => {
@@ -54,7 +54,7 @@ describe.each(databaseKinds())('what the store must never lose (%s)', (kind) => 
     old.send({ data: 'old' });
     old.complete();
     await old.persist();
-    await first.shutdown(0);
+    await first.shutdown({ graceMs: 0 });
     const second = new StreamRegistry({ ...manual, store, bufferMaxEvents: 5 });
     const reused = second.create(undefined, { id: `taken-${kind}` });
     for (let i = 0; i < 20; i++) reused.send({ data: i });
@@ -68,7 +68,7 @@ describe.each(databaseKinds())('what the store must never lose (%s)', (kind) => 
     ]);
     // It takes nothing more: memory cannot grow through it.
     expect(reused.send({ data: 'more' })).toBeUndefined();
-    await second.shutdown(0);
+    await second.shutdown({ graceMs: 0 });
   });
 
   it('refuses a persist function of your own when a store is configured', async () => {
@@ -77,7 +77,7 @@ describe.each(databaseKinds())('what the store must never lose (%s)', (kind) => 
     stream.send({ data: 1 });
     await expect(stream.persistAndClear(async () => undefined)).rejects.toThrow(/has a store/);
     expect(stream.buffered.events).toBe(1);
-    await registry.shutdown(0);
+    await registry.shutdown({ graceMs: 0 });
   });
 
   it('ends a stream whose producer died mid-way with a final error event when it is restored', async () => {
@@ -93,7 +93,7 @@ describe.each(databaseKinds())('what the store must never lose (%s)', (kind) => 
     // Brought back again later, it ends the same way, with the same id.
     const again = new StreamRegistry({ ...manual, store });
     expect(await collectTypes((await again.locate(stream.id))!, `${stream.epoch}-3`)).toEqual(['4:error']);
-    await Promise.all([revived.shutdown(0), again.shutdown(0)]);
+    await Promise.all([revived.shutdown({ graceMs: 0 }), again.shutdown({ graceMs: 0 })]);
   });
 
   it('counts streams brought back from the store against maxStreams', async () => {
@@ -104,7 +104,7 @@ describe.each(databaseKinds())('what the store must never lose (%s)', (kind) => 
     const full = new StreamRegistry({ ...manual, store, maxStreams: 1 });
     full.create();
     await expect(full.locate(stored.id)).rejects.toThrow(StreamLimitError);
-    await Promise.all([writer.shutdown(0), full.shutdown(0)]);
+    await Promise.all([writer.shutdown({ graceMs: 0 }), full.shutdown({ graceMs: 0 })]);
   });
 
   it('writes behind on time alone (persistEveryMs)', async () => {
@@ -113,6 +113,6 @@ describe.each(databaseKinds())('what the store must never lose (%s)', (kind) => 
     for (let i = 0; i < 7; i++) stream.send({ data: i });
     expect(stream.persistedThrough).toBe(0);
     await eventually(() => stream.persistedThrough === 7);
-    await registry.shutdown(0);
+    await registry.shutdown({ graceMs: 0 });
   });
 });

@@ -30,6 +30,6 @@ describe('with a store, a client that stopped reading', () => {
     expect(ends).toEqual(['slow']);
     expect(received.map((event) => event.sequence)).toEqual([1]);
     expect(registry.stats()).toMatchObject({ clients: 0, slowClientDisconnects: 1 });
-    await registry.shutdown(0);
+    await registry.shutdown({ graceMs: 0 });
   });
 });

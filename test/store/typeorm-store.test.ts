@@ -92,7 +92,7 @@ describe.each(databaseKinds())('TypeOrmEventStore on %s', (kind) => {
     for (let i = 0; i < 10; i++) stream.send({ data: { i } });
     stream.complete();
     await stream.persistAndClear();
-    await first.shutdown(0);
+    await first.shutdown({ graceMs: 0 });
 
     const second = new StreamRegistry({ store, heartbeatMs: 0 });
     const restored = await second.locate('restart');
@@ -109,6 +109,6 @@ describe.each(databaseKinds())('TypeOrmEventStore on %s', (kind) => {
     expect(seen.at(-1)!.type).toBe('done');
     expect(restored!.isFullySeenBy(`${stream.epoch}-11`)).toBe(true);
     expect(await second.locate('never-created')).toBeUndefined();
-    await second.shutdown(0);
+    await second.shutdown({ graceMs: 0 });
   });
 });

@@ -27,7 +27,7 @@ describe('persistAndClear with a persist function of your own (no store)', () =>
     release();
     expect(await second).toEqual({ persisted: 1, cleared: 1, persistedThrough: 6 });
     expect(written).toEqual([1, 2, 3, 4, 5, 6]);
-    await registry.shutdown(0);
+    await registry.shutdown({ graceMs: 0 });
   });
 
   it('keeps everything when the function rejects, and the stream goes on', async () => {
@@ -47,7 +47,7 @@ describe('persistAndClear with a persist function of your own (no store)', () =>
       }),
     );
     expect(seen).toEqual([1, 2, 3]);
-    await registry.shutdown(0);
+    await registry.shutdown({ graceMs: 0 });
   });
 
   it('without a store and without a function, says what to configure', async () => {
@@ -55,6 +55,6 @@ describe('persistAndClear with a persist function of your own (no store)', () =>
     const stream = registry.create();
     stream.send({ data: 1 });
     await expect(stream.persistAndClear()).rejects.toThrow(/no store: configure one, or pass a persist function/);
-    await registry.shutdown(0);
+    await registry.shutdown({ graceMs: 0 });
   });
 });

@@ -148,7 +148,7 @@ describe('Memory held for events is bounded and released', () => {
       await nextTurn();
     }
     expect(stream.buffered.bytes).toBeLessThanOrEqual(300_000);
-    await registry.shutdown(0);
+    await registry.shutdown({ graceMs: 0 });
   });
 
   test('a catch-up page keeps only historyPageBytes of what a store answers, and each event is let go once delivered', async () => {
@@ -190,7 +190,7 @@ describe('Memory held for events is bounded and released', () => {
     await nextTurn();
     expect(sequences).toEqual(range(1, 11));
     expect(reads.map((read) => read.after)).toEqual([0, 2, 4, 6, 8]);
-    await registry.shutdown(0);
+    await registry.shutdown({ graceMs: 0 });
   });
 
   test('a client that stops reading mid-catch-up is cut once maxClientBacklogBytes more is sent, and resumes where it was', async () => {
@@ -221,7 +221,7 @@ describe('Memory held for events is bounded and released', () => {
     );
     await nextTurn();
     expect(resumed).toEqual(range(2, 11));
-    await registry.shutdown(0);
+    await registry.shutdown({ graceMs: 0 });
   });
 
   test('a page is never larger than maxClientBacklogBytes, what a client may fall behind', async () => {
@@ -238,8 +238,8 @@ describe('Memory held for events is bounded and released', () => {
 
   test('the in-process bus keeps at most maxBytes of unstored events per stream', async () => {
     const bus = new InProcessStreamBus({ maxBytes: 1_000 });
-    await bus.open('s', 'e', false);
-    for (const sequence of range(1, 20)) bus.publish('s', event(sequence, 100));
+    await bus.open('s', 'e', { stored: false, lostEvent: { type: 'error', data: '{}' }, retentionMs: 1_000 });
+    for (const sequence of range(1, 20)) await bus.append('s', [event(sequence, 100)]);
     expect((await bus.read('s', 0, 100)).map((read) => read.sequence)).toEqual(range(11, 20));
   });
 

@@ -49,13 +49,16 @@ describe('work function producers', () => {
       return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
     });
     const client = record(stream.observe(undefined, { heartbeat: false }));
-    expect(registry.cancel(stream.id, 'user asked')).toBe(true);
+    const cancelled = registry.cancel(stream.id, 'user asked');
     expect(seen!.aborted).toBe(true);
     expect(stream.state).toBe('cancelled');
     expect(client.events.map((e) => [e.id, e.type, e.data])).toEqual([
       [`${stream.epoch}-1`, 'cancelled', '{"status":"cancelled","reason":"user asked"}'],
     ]);
     expect(client.completed).toBe(true);
+    await expect(cancelled).resolves.toBe('cancelled');
+    // Idempotent: a second cancel answers with the state the stream ended in.
+    await expect(registry.cancel(stream.id, 'again')).resolves.toBe('cancelled');
     await flush();
     expect(stream.state).toBe('cancelled');
     expect(stream.lastSequence).toBe(1);

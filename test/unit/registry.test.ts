@@ -50,18 +50,19 @@ describe('StreamRegistry: ids and lookup', () => {
     },
   );
 
-  test('get / has / require / cancel / remove', () => {
+  test('get / has / require / cancel / remove', async () => {
     const registry = new StreamRegistry({ heartbeatMs: 0 });
     const stream = registry.create(undefined, { id: 'a'.repeat(128) });
     expect(registry.has(stream.id)).toBe(true);
     expect(registry.require(stream.id)).toBe(stream);
     expect(registry.get('nope')).toBeUndefined();
     expect(registry.has('nope')).toBe(false);
-    for (const fn of [() => registry.require('nope'), () => registry.cancel('nope'), () => registry.observe('nope')]) {
+    for (const fn of [() => registry.require('nope'), () => registry.observe('nope')]) {
       const error = thrown(fn);
       expect(error).toBeInstanceOf(StreamNotFoundError);
       expect(error.statusCode).toBe(404);
     }
+    await expect(registry.cancel('nope')).rejects.toMatchObject({ statusCode: 404, code: 'STREAM_NOT_FOUND' });
     const client = record(registry.observe(stream.id, undefined, { heartbeat: false }));
     expect(registry.remove(stream.id)).toBe(true);
     expect(stream.state).toBe('cancelled');
@@ -302,7 +303,7 @@ describe('StreamRegistry: shutdown', () => {
     const paused = recordingSink(() => false);
     running.attach(paused);
     running.send({ data: 'x' });
-    const closing = registry.shutdown(60);
+    const closing = registry.shutdown({ graceMs: 60 });
     const returned = settled(closing);
     // The paused client is waited for through the grace period (the clock is the test's)...
     await jest.advanceTimersByTimeAsync(55);
@@ -322,7 +323,7 @@ describe('StreamRegistry: shutdown', () => {
     const error = thrown(() => registry.create());
     expect(error).toBeInstanceOf(RegistryClosedError);
     expect(error.statusCode).toBe(503);
-    await registry.shutdown(1000);
+    await registry.shutdown({ graceMs: 1000 });
   });
 
   test('returns as soon as every client has left', async () => {
@@ -334,7 +335,7 @@ describe('StreamRegistry: shutdown', () => {
     const paused = recordingSink(() => false);
     const slow = stream.attach(paused);
     stream.send({ data: 'x' });
-    const closing = registry.shutdown(5000);
+    const closing = registry.shutdown({ graceMs: 5000 });
     const returned = settled(closing);
     await jest.advanceTimersByTimeAsync(100);
     expect([live.completed, returned(), paused.ends]).toEqual([true, false, []]);
@@ -367,7 +368,7 @@ describe('StreamRegistry: shutdown', () => {
       for (let i = 0; i < 3; i++) running.send({ data: i });
       finished.send({ data: 'only' });
       finished.complete();
-      await registry.shutdown(5000);
+      await registry.shutdown({ graceMs: 5000 });
       // The running stream's three events and its final cancelled event; the finished one whole.
       expect({ persistOnFinish, running: stored.get(running.id), finished: stored.get(finished.id) }).toEqual({
         persistOnFinish,
@@ -380,7 +381,7 @@ describe('StreamRegistry: shutdown', () => {
   test('a closed registry accepts no new clients either', async () => {
     const registry = new StreamRegistry({ heartbeatMs: 0 });
     const stream = registry.create();
-    await registry.shutdown(0);
+    await registry.shutdown({ graceMs: 0 });
     expect(thrown(() => registry.observe(stream.id))).toBeInstanceOf(RegistryClosedError);
   });
 });

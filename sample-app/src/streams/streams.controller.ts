@@ -44,11 +44,12 @@ export class StreamsController {
     return stream;
   }
 
-  /** Cancels the stream: clients get the final `cancelled` event. */
+  /**
+   * Cancels the stream on whichever instance produces it: every client gets the final `cancelled`
+   * event. Idempotent: a finished stream answers with the state it ended in.
+   */
   @Delete(':id')
-  cancel(@Param('id') id: string): { stream_id: string; state: string } {
-    const stream = this.registry.require(id);
-    stream.cancel();
-    return { stream_id: id, state: stream.state };
+  async cancel(@Param('id') id: string): Promise<{ stream_id: string; state: string }> {
+    return { stream_id: id, state: await this.registry.cancel(id) };
   }
 }
