@@ -30,7 +30,7 @@ import type { StreamProducer } from './producer.js';
 import type { ClientEndReason } from './stream-client.js';
 import type { SseMessage, StreamState } from './stream-event.js';
 import { cancelStream } from './stream-cancel.js';
-import { within } from './within.js';
+import { endStreams } from './registry-shutdown.js';
 import type { ObserveOptions } from './observe-stream.js';
 import { ResumableStream, type StreamHooks } from './stream.js';
 import { SharedStream } from './shared-stream.js';
@@ -306,30 +306,15 @@ export class StreamRegistry {
   async shutdown(options: RegistryShutdownOptions = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const { graceMs = 5_000, drainMs = 0 } = options;
-    const running = () => [...this.streams.values()].filter((stream) => !stream.isFinished && !stream.follower);
-    if (drainMs > 0 && running().length > 0) {
-      this.logger.log(`Shutting down: letting ${running().length} running stream(s) finish, for up to ${drainMs} ms.`);
-      for (const stream of this.streams.values()) stream.disconnectAll('shutdown');
-      await within(Promise.all(running().map((stream) => stream.whenFinished())), drainMs);
-    }
-    const left = running();
-    if (left.length > 0) this.logger.log(`Shutting down: cancelling ${left.length} running stream(s).`);
-    for (const stream of left) stream.cancel('shutdown');
-    // Clients of streams produced elsewhere would wait here for nothing: they reconnect at once
-    // to another instance, which serves them from the bus (or the store) without a gap.
-    for (const stream of this.streams.values())
-      if (stream.follower && !stream.isFinished) stream.disconnectAll('shutdown');
-    const deadline = Date.now() + graceMs;
-    // With a bus, a cancelled stream ends once the bus holds its final event.
-    await within(Promise.all(left.map((stream) => stream.whenFinished())), deadline - Date.now());
-    const flushed = this.store ? this.flushAll(deadline) : Promise.resolve();
-    await this.whenNoClients(deadline);
-    await flushed;
-    for (const stream of this.streams.values()) {
-      stream.disconnectAll('shutdown');
-      stream.dispose();
-    }
+    await endStreams(
+      {
+        streams: () => [...this.streams.values()],
+        logger: this.logger,
+        hasStore: this.store !== undefined,
+        whenNoClients: (deadline) => this.whenNoClients(deadline),
+      },
+      options,
+    );
     await this.bus?.shutdown();
     this.retention.clear();
   }
@@ -359,22 +344,5 @@ export class StreamRegistry {
       `observe(${JSON.stringify(id.slice(0, 80))}): no such stream in memory, and observe() does not look in the store or on the bus. ` +
         'Put @UseGuards(StreamGuard) on the @Sse() route (or use @ResumableSse()), or await registry.locate(id) first.',
     );
-  }
-
-  /** Writes what each stream has not stored yet, giving up at the deadline (it is logged). */
-  private async flushAll(deadline: number): Promise<void> {
-    const writes = [...this.streams.values()]
-      // Only what is produced here is written here; restored and followed streams are read-only.
-      .filter((stream) => stream.producedHere && stream.persistedThrough < stream.lastSequence)
-      .map((stream) =>
-        stream.persist().catch((error: unknown) => {
-          this.logger.error(`Stream ${stream.id}: final write to the store failed at shutdown. ${String(error)}`);
-        }),
-      );
-    if (writes.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))));
-    await Promise.race([Promise.all(writes), timeout]);
-    clearTimeout(timer);
   }
 }
