@@ -37,6 +37,10 @@ export class SharedStream extends ResumableStream {
     return { ...super.busOpenOptions(), onControl: (message) => this.control(message) };
   }
 
+  override get seesEventsLate(): boolean {
+    return true;
+  }
+
   protected override get takesEvents(): boolean {
     return !this.isFinished && !this.closing;
   }

@@ -1,4 +1,5 @@
 import { StreamNotFoundError } from './errors.js';
+import { STREAM_ID_PATTERN } from './registry-options.js';
 import type { StreamBus } from './stream-bus.js';
 import { isFinishedState, type StreamState } from './stream-event.js';
 import type { ResumableStream } from './stream.js';
@@ -20,6 +21,7 @@ export interface CancellingRegistry {
  * stream that has already ended answers with the state it ended in.
  */
 export async function cancelStream(registry: CancellingRegistry, id: string, reason: string): Promise<StreamState> {
+  if (!STREAM_ID_PATTERN.test(id)) throw new StreamNotFoundError(id);
   const held = registry.get(id);
   if (held && !held.follower) held.cancel(reason);
   const info = held && !held.follower ? undefined : await registry.bus?.lookup(id);

@@ -51,17 +51,17 @@ export class StreamLocator {
       }
       stream = await pending;
     }
-    if (stream?.follower && lastEventId) await this.catchUpWith(stream, lastEventId);
+    if (stream?.seesEventsLate && lastEventId) await this.catchUpWith(stream, lastEventId);
     return stream;
   }
 
   /**
    * What `locate()` resolves to without waiting, or undefined when it would have to wait: the
-   * stream is held here, and it is produced here or `lastEventId` needs no waiting for the bus.
+   * stream is held here, and it is not shared through a bus or `lastEventId` needs no waiting for it.
    */
   locateInMemory(id: string, lastEventId?: string | null): ResumableStream | undefined {
     const stream = this.registry.streams.get(id);
-    return stream && !(stream.follower && lastEventId) ? stream : undefined;
+    return stream && !(stream.seesEventsLate && lastEventId) ? stream : undefined;
   }
 
   /** From the bus (produced on another instance), else from the store. */
@@ -105,8 +105,9 @@ export class StreamLocator {
   }
 
   /**
-   * A client may come from the producing instance with an id the bus has not delivered here
-   * yet (it is in flight): wait for it briefly rather than answer "ahead of the stream".
+   * A client may come from another instance with an id the bus has not delivered here yet (in
+   * flight; on the producing instance too, whose events are its own once the bus replied): wait
+   * for it briefly rather than answer "ahead of the stream".
    */
   private async catchUpWith(stream: ResumableStream, lastEventId: string): Promise<void> {
     let wanted: number;

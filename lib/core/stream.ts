@@ -118,6 +118,11 @@ export class ResumableStream extends ClientFacingStream {
     if (follower) this.currentState = 'running';
   }
 
+  /** @internal Whether another instance may hold events before this one (followed, or shared through a bus). */
+  get seesEventsLate(): boolean {
+    return this.follower;
+  }
+
   /** Where the stream stands: pending, running, completed, failed or cancelled. */
   get state(): StreamState {
     return this.currentState;
