@@ -9,12 +9,12 @@ import { formatEventId, newEpoch } from './event-id.js';
 import { lostEventOf, type ResolvedStreamOptions } from './options.js';
 import type { BusEvent, BusOpenOptions } from './stream-bus.js';
 import { runProducer, type StreamProducer } from './producer.js';
-import { StreamLog } from './stream-log.js';
+import type { StreamLog } from './stream-log.js';
+import { buildStreamParts } from './stream-parts.js';
 import { serializeData } from './sse-format.js';
-import { ClientFacingStream, StreamClients } from './stream-clients.js';
+import { ClientFacingStream, type StreamClients } from './stream-clients.js';
 import { isFinishedState, type EventInput, type StreamEvent, type StreamState } from './stream-event.js';
-import { StreamHistory } from './stream-history.js';
-import { StreamPersistence, type PersistResult } from './stream-persistence.js';
+import type { PersistResult, StreamPersistence } from './stream-persistence.js';
 
 import type { FollowedStreamState, RestoredStreamState, StreamHooks } from './stream-origin.js';
 
@@ -54,7 +54,6 @@ export class ResumableStream extends ClientFacingStream {
     origin?: RestoredStreamState | FollowedStreamState,
   ) {
     super();
-    const stream = this;
     const follower = origin?.kind === 'follower' ? origin : undefined;
     const restored = origin?.kind !== 'follower' ? origin : undefined;
     this.follower = follower !== undefined;
@@ -62,59 +61,15 @@ export class ResumableStream extends ClientFacingStream {
     this.epoch = origin?.epoch ?? newEpoch();
     const startAfter = follower?.startAfter ?? restored?.lastSequence ?? 0;
     this.finishedPromise = new Promise((resolve) => (this.resolveFinished = resolve));
-    this.persistence = new StreamPersistence({
-      stream: {
-        id,
-        get lastSequence() {
-          return stream.log.sequence;
-        },
-        meta: () => this.meta(),
-        eventsBetween: (from, to) => this.log.buffer.slice(from, to),
-        dropThrough: (sequence) => this.log.buffer.dropThrough(sequence),
-        trimToLimits: () => this.log.buffer.trim(),
-      },
-      store: hooks.store,
-      auto: {
-        everyEvents: options.persistEveryEvents,
-        everyMs: options.persistEveryMs,
-        onFinish: options.persistOnFinish,
-      },
-      logger: hooks.logger,
-      storedThrough: follower?.persistedThrough ?? startAfter,
-      readOnly: origin !== undefined,
-      onPersisted: (through) => hooks.bus?.persisted(id, through),
-      onFatal: (error) => this.fail(error),
-    });
-
-    this.log = new StreamLog(
-      this.epoch,
-      startAfter,
-      { maxEvents: options.bufferMaxEvents, maxBytes: options.bufferMaxBytes },
-      (sequence) => this.persistence.canEvict(sequence),
-    );
-    const history = hooks.store && new StreamHistory(id, this.epoch, options, hooks.store, hooks.logger);
-    const persistence = this.persistence;
-    this.clients = new StreamClients(
-      {
-        id,
-        epoch: this.epoch,
-        options,
-        get lastSequence() {
-          return stream.log.sequence;
-        },
-        get isFinished() {
-          return stream.isFinished;
-        },
-        get sentBytes() {
-          return stream.log.sentBytes;
-        },
-        buffer: this.log.buffer,
-        canReadHistory: (sequence) => persistence.hasStore && sequence < persistence.persistedThrough,
-        readHistory: (sequence, first) => history!.read(sequence, persistence.persistedThrough, first),
-      },
+    const parts = buildStreamParts(
+      this,
       hooks,
+      { startAfter, storedThrough: follower?.persistedThrough ?? startAfter, readOnly: origin !== undefined },
       (reason) => hooks.onClientEnd(this, reason),
     );
+    this.log = parts.log;
+    this.persistence = parts.persistence;
+    this.clients = parts.clients;
     if (follower) this.currentState = 'running';
   }
 
