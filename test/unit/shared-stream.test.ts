@@ -225,3 +225,25 @@ describe('SharedStream: the end goes through the bus too', () => {
     expect(JSON.parse(client.events[1].data)).toEqual({ status: 'cancelled', reason: 'user' });
   });
 });
+
+describe('a stream whose bus stops taking events', () => {
+  test('fails once more than bufferMaxBytes wait for the bus, instead of queueing without bound', async () => {
+    const bus = new FakeBus();
+    const registry = new StreamRegistry({ heartbeatMs: 0, bus, bufferMaxBytes: 4_096, logger: silent() });
+    const stream = registry.create();
+    const taken = Array.from({ length: 1_000 }, () => stream.send({ data: 'x'.repeat(1_000) })).filter(Boolean);
+    // The first append is in flight; about bufferMaxBytes wait behind it, then the stream fails.
+    expect(taken.length).toBeLessThanOrEqual(6);
+    expect(stream.signal.aborted).toBe(true);
+    (await bus.call(1)).resolve(accepted);
+    const last = await bus.call(2);
+    expect(last.events.at(-1)).toMatchObject({ type: 'error', final: 'failed' });
+    last.resolve(accepted);
+    await expect(stream.whenFinished()).resolves.toBe('failed');
+  });
+});
+
+function silent() {
+  const nothing = () => undefined;
+  return { log: nothing, warn: nothing, error: nothing, debug: nothing };
+}
