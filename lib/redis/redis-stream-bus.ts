@@ -201,7 +201,8 @@ export class RedisStreamBus implements StreamBus {
     const keys = streamKeys(this.prefix, streamId);
     if (owned?.onControl) this.subscriptions.remove(keys.controlChannel, owned.onControl);
     const commands = this.connections.commands;
-    const failed = (error: Error) => this.logger.warn(`Stream ${streamId}: closing it in Redis failed: ${error.message}`);
+    const failed = (error: Error) =>
+      this.logger.warn(`Stream ${streamId}: closing it in Redis failed: ${error.message}`);
     commands.srem(this.lease.ownedKey, streamId).catch(failed);
     commands.multi().pexpire(keys.events, retentionMs).pexpire(keys.meta, retentionMs).exec().catch(failed);
   }
@@ -298,11 +299,17 @@ export class RedisStreamBus implements StreamBus {
     await Promise.all(
       [...this.owned].map(async ([streamId, owned]) => {
         const commands = this.connections.commands;
-        await commands.multi().sadd(this.lease.ownedKey, streamId).pexpire(this.lease.ownedKey, this.lease.ttlMs).exec();
+        await commands
+          .multi()
+          .sadd(this.lease.ownedKey, streamId)
+          .pexpire(this.lease.ownedKey, this.lease.ttlMs)
+          .exec();
         if (!(await this.claim(streamId, owned)))
           this.logger.warn(`Stream ${streamId}: another stream took its id in Redis while it was away.`);
       }),
-    ).catch((error: Error) => this.logger.warn(`Saying again which streams this instance holds failed: ${error.message}`));
+    ).catch((error: Error) =>
+      this.logger.warn(`Saying again which streams this instance holds failed: ${error.message}`),
+    );
   }
 
   /** Streams with no append for half their TTL get it again (an append renews it for free). */

@@ -62,7 +62,9 @@ export class ChannelSubscriptions {
     this.handlers.delete(channel);
     this.subscribed.delete(channel);
     if (this.subscriber.status === 'end') return;
-    this.subscriber.sunsubscribe(channel).catch((error: Error) => this.logger.debug?.(`SUNSUBSCRIBE: ${error.message}`));
+    this.subscriber
+      .sunsubscribe(channel)
+      .catch((error: Error) => this.logger.debug?.(`SUNSUBSCRIBE: ${error.message}`));
   }
 
   private subscribe(channel: string): Promise<void> {
