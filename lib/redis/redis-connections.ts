@@ -56,8 +56,9 @@ export class RedisConnections {
     // Once only: closing a closed ioredis client leaves a timer behind.
     if (this.closed) return;
     this.closed = true;
-    const clients = this.ownsCommands ? [this.subscriber, this.commands] : [this.subscriber];
-    await Promise.all(clients.map((client) => client.quit().catch(() => client.disconnect())));
+    // The subscriber has nothing to flush; a Cluster's sharded subscribers may be reconnecting.
+    this.subscriber.disconnect();
+    if (this.ownsCommands) await this.commands.quit().catch(() => this.commands.disconnect());
     this.detach.splice(0).forEach((detach) => detach());
   }
 }

@@ -54,15 +54,18 @@ class Follow {
     if (this.filling) return void (this.refill = true);
     this.filling = true;
     try {
-      do {
+      while (!this.stopped) {
         this.refill = false;
         await this.readToEnd();
-        if (this.stopped) return;
+        // A message came during the read: the read may have run before its events were written.
+        if (this.stopped || this.refill) continue;
         const newest = this.newest?.filter((event) => event.sequence > this.last);
         this.newest = undefined;
-        // Announced but not in Redis: it lost them (a restart). The message still has its own.
+        // Announced before a read that did not find them: Redis lost them (a restart). The
+        // message still has its own events.
         if (newest?.length) await this.deliverAfterGap(newest);
-      } while (this.refill && !this.stopped);
+        if (!this.refill) break;
+      }
       this.retryMs = RETRY_MS.first;
     } catch (error) {
       if (this.stopped) return;

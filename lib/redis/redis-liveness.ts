@@ -82,6 +82,18 @@ export class InstanceLease {
     clearInterval(this.timer);
   }
 
+  /** Stops, and leaves the index at once when the instance holds no stream: nobody need sweep it. */
+  async leave(holdsStreams: boolean): Promise<void> {
+    this.stop();
+    if (!this.started || holdsStreams) return;
+    const { commands, instanceId } = this.options;
+    let timer: NodeJS.Timeout | undefined;
+    // Best effort: a Redis that is away must not hold up the shutdown.
+    const away = new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)));
+    await Promise.race([commands.zrem(this.keys.instances, instanceId).catch(() => undefined), away]);
+    clearTimeout(timer);
+  }
+
   private async renewOnce(): Promise<void> {
     const { instanceId, leaseMs, scripts, logger } = this.options;
     let expired: string[];

@@ -239,7 +239,7 @@ export class RedisStreamBus implements StreamBus {
   async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.lease.stop();
+    await this.lease.leave(this.owned.size > 0);
     this.followers.stopAll();
     this.owned.clear();
     await this.connections.close();

@@ -1,51 +1,23 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BusEvent, BusFollower, ControlMessage } from 'nestjs-meridian-stream';
-import type { RedisStreamBus } from 'nestjs-meridian-stream/redis';
+import type { ControlMessage } from 'nestjs-meridian-stream';
 import { eventually } from '../support/eventually.js';
-import { clientCommands, connectionsOf, redisTargets, streamId } from './redis-targets.js';
+import {
+  clientCommands,
+  connectionsOf,
+  events,
+  lostEvent,
+  openOptions,
+  pauseLease,
+  recorder,
+  redisTargets,
+  streamId,
+} from './redis-targets.js';
 
 /*
  * RedisStreamBus on its own (no registry): fencing, idempotent appends, control messages, and
  * what it costs Redis (connections, idle commands), on a private redis-server and on a private
  * 3-master Redis Cluster.
  */
-
-const lostEvent = { type: 'error', data: JSON.stringify({ status: 'failed', reason: 'producer_lost' }) };
-const openOptions = (extra: { onControl?: (message: ControlMessage) => void } = {}) => ({
-  stored: false,
-  lostEvent,
-  retentionMs: 60_000,
-  ...extra,
-});
-const events = (from: number, to: number, final?: 'completed'): BusEvent[] =>
-  Array.from({ length: to - from + 1 }, (_, i) => ({
-    sequence: from + i,
-    type: 'message',
-    data: `event ${from + i}`,
-    ...(final && from + i === to ? { final } : {}),
-  }));
-
-/** A follower that records what it is given. */
-function recorder(batchEvents?: number) {
-  const got: BusEvent[] = [];
-  const gaps: [number, number][] = [];
-  let ended!: () => void;
-  const done = new Promise<void>((resolve) => (ended = resolve));
-  const follower: BusFollower = {
-    event: (event) => {
-      got.push(event);
-      if (event.final) ended();
-    },
-    gap: (after, next) => gaps.push([after, next]),
-    ...(batchEvents ? { batchEvents } : {}),
-  };
-  return { follower, got, gaps, done, sequences: () => got.map((event) => event.sequence) };
-}
-
-/** Stops a bus's lease renewal, as a paused process (SIGSTOP, a long GC pause) would. */
-function pauseLease(bus: RedisStreamBus): void {
-  (bus as unknown as { lease: { stop(): void } }).lease.stop();
-}
 
 describe.each(redisTargets())('RedisStreamBus on a private $name', (target) => {
   beforeAll(() => target.start(), 60_000);
@@ -147,9 +119,10 @@ describe.each(redisTargets())('RedisStreamBus on a private $name', (target) => {
   }, 60_000);
 
   it('costs no command per idle followed stream, and about one per append', async () => {
-    const leaseMs = 3_000;
-    const a = target.bus({ leaseMs });
-    const b = target.bus({ leaseMs });
+    // A prefix of its own: no instance of the other cases to sweep.
+    const options = { leaseMs: 3_000, keyPrefix: 'idle:' };
+    const a = target.bus(options);
+    const b = target.bus(options);
     const ids = Array.from({ length: 200 }, (_, i) => streamId(`idle${i}`));
     await Promise.all(ids.map((id) => a.open(id, 'e', openOptions())));
     const watchers = ids.map((id) => {

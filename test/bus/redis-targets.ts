@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type Cluster } from 'ioredis';
+import type { BusEvent, BusFollower, ControlMessage } from 'nestjs-meridian-stream';
 import { RedisStreamBus, type RedisStreamBusOptions } from 'nestjs-meridian-stream/redis';
 import { PrivateRedis } from '../support/private-redis.js';
 import { PrivateRedisCluster } from '../support/private-redis-cluster.js';
@@ -20,6 +21,8 @@ export interface RedisTarget {
   nodes(): Redis[];
   /** A client that routes keys (a Cluster client for the cluster). */
   admin(): Redis | Cluster;
+  /** Kills the server and starts it again, empty (a crash without persistence); single Redis only. */
+  restart?(): Promise<void>;
 }
 
 abstract class Target {
@@ -57,6 +60,11 @@ class SingleTarget extends Target implements RedisTarget {
     await this.closeAll();
     this.nodeClients.forEach((client) => client.disconnect());
     await this.server.kill();
+  }
+
+  async restart(): Promise<void> {
+    await this.server.kill();
+    await this.server.start();
   }
 
   bus(options: Partial<RedisStreamBusOptions> = {}): RedisStreamBus {
@@ -148,3 +156,40 @@ export async function clientCommands(target: RedisTarget, during: () => Promise<
 
 /** A unique stream id. */
 export const streamId = (label = 's') => `${label}-${randomBytes(5).toString('hex')}`;
+
+export const lostEvent = { type: 'error', data: JSON.stringify({ status: 'failed', reason: 'producer_lost' }) };
+export const openOptions = (extra: { onControl?: (message: ControlMessage) => void } = {}) => ({
+  stored: false,
+  lostEvent,
+  retentionMs: 60_000,
+  ...extra,
+});
+export const events = (from: number, to: number, final?: 'completed'): BusEvent[] =>
+  Array.from({ length: to - from + 1 }, (_, i) => ({
+    sequence: from + i,
+    type: 'message',
+    data: `event ${from + i}`,
+    ...(final && from + i === to ? { final } : {}),
+  }));
+
+/** A follower that records what it is given. */
+export function recorder(batchEvents?: number) {
+  const got: BusEvent[] = [];
+  const gaps: [number, number][] = [];
+  let ended!: () => void;
+  const done = new Promise<void>((resolve) => (ended = resolve));
+  const follower: BusFollower = {
+    event: (event) => {
+      got.push(event);
+      if (event.final) ended();
+    },
+    gap: (after, next) => gaps.push([after, next]),
+    ...(batchEvents ? { batchEvents } : {}),
+  };
+  return { follower, got, gaps, done, sequences: () => got.map((event) => event.sequence) };
+}
+
+/** Stops a bus's lease renewal, as a paused process (SIGSTOP, a long GC pause) would. */
+export function pauseLease(bus: RedisStreamBus): void {
+  (bus as unknown as { lease: { stop(): void } }).lease.stop();
+}
