@@ -25,7 +25,10 @@ export class PrivateRedisCluster {
 
   /** A client of the cluster (the caller closes it). */
   client(options: ClusterOptions = {}): Cluster {
-    return new Cluster(this.nodes, { ...options, redisOptions: { maxRetriesPerRequest: null, ...options.redisOptions } });
+    return new Cluster(this.nodes, {
+      ...options,
+      redisOptions: { maxRetriesPerRequest: null, ...options.redisOptions },
+    });
   }
 
   async start(masters = 3): Promise<this> {
