@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ControlMessage } from 'nestjs-meridian-stream';
+// Not exported by the package index yet (lib/index.ts is the core's to change).
+import type { ControlMessage } from '../../lib/core/stream-bus.js';
 import { eventually } from '../support/eventually.js';
 import {
   clientCommands,

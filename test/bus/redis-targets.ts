@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type Cluster } from 'ioredis';
-import type { BusEvent, BusFollower, ControlMessage } from 'nestjs-meridian-stream';
+import type { BusEvent, BusFollower } from 'nestjs-meridian-stream';
+import type { ControlMessage } from '../../lib/core/stream-bus.js';
 import { RedisStreamBus, type RedisStreamBusOptions } from 'nestjs-meridian-stream/redis';
 import { PrivateRedis } from '../support/private-redis.js';
 import { PrivateRedisCluster } from '../support/private-redis-cluster.js';
@@ -103,7 +104,7 @@ class ClusterTarget extends Target implements RedisTarget {
     return bus;
   }
 
-  async closeAll(): Promise<void> {
+  override async closeAll(): Promise<void> {
     const admin = this.adminClient;
     this.clients.splice(this.clients.indexOf(admin!), 1);
     await super.closeAll();
