@@ -52,6 +52,22 @@ export class RedisConnections {
     this.detach.push(() => emitter.off(event, untyped));
   }
 
+  /** Fails, saying what to check, when Redis does not answer PING within `timeoutMs`. */
+  async ping(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const message = `Redis did not answer PING within ${timeoutMs / 1000} s: check the connection (URL, host, port) given to RedisStreamBus.`;
+        reject(new Error(message));
+      }, timeoutMs);
+    });
+    try {
+      await Promise.race([this.commands.ping(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async close(): Promise<void> {
     // Once only: closing a closed ioredis client leaves a timer behind.
     if (this.closed) return;

@@ -13,6 +13,7 @@ import type {
 import type { StreamState } from '../core/stream-event.js';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { RedisConnections, retrying } from './redis-connections.js';
+import { controlListener } from './redis-control.js';
 import { RedisFollowers } from './redis-followers.js';
 import { streamKeys } from './redis-keys.js';
 import { InstanceLease } from './redis-liveness.js';
@@ -102,23 +103,7 @@ export class RedisStreamBus implements StreamBus {
 
   /** Fails, with a message that says what to check, when Redis does not answer within 5 s. */
   async check(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new Error(
-              'Redis did not answer PING within 5 s: check the connection (URL, host, port) given to RedisStreamBus.',
-            ),
-          ),
-        5_000,
-      );
-    });
-    try {
-      await Promise.race([this.connections.commands.ping(), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await this.connections.ping(5_000);
   }
 
   /**
@@ -151,7 +136,7 @@ export class RedisStreamBus implements StreamBus {
       throw new StreamAlreadyExistsError(streamId);
     }
     if (options.onControl && !owned.onControl) {
-      owned.onControl = (message) => this.handleControl(streamId, message, options.onControl!);
+      owned.onControl = controlListener(streamId, options.onControl, this.logger);
       await this.subscriptions.add(streamKeys(this.prefix, streamId).controlChannel, owned.onControl);
     }
   }
@@ -243,23 +228,6 @@ export class RedisStreamBus implements StreamBus {
     this.followers.stopAll();
     this.owned.clear();
     await this.connections.close();
-  }
-
-  private handleControl(streamId: string, raw: string, onControl: (message: ControlMessage) => void): void {
-    let message: ControlMessage;
-    try {
-      message = JSON.parse(raw) as ControlMessage;
-    } catch {
-      message = undefined as never;
-    }
-    if (typeof message?.type !== 'string') {
-      return void this.logger.warn(`Stream ${streamId}: ignored a malformed control message.`);
-    }
-    try {
-      onControl(message);
-    } catch (error) {
-      this.logger.error(`Stream ${streamId}: handling a control message failed`, (error as Error).stack);
-    }
   }
 
   /**

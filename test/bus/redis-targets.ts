@@ -89,6 +89,7 @@ class ClusterTarget extends Target implements RedisTarget {
 
   async stop(): Promise<void> {
     await this.closeAll();
+    await this.adminClient?.quit();
     this.nodeClients.forEach((client) => client.disconnect());
     await this.cluster.stop();
   }
