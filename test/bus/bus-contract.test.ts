@@ -13,6 +13,7 @@ import { RedisStreamBus } from 'nestjs-meridian-stream/redis';
 import { TypeOrmEventStore } from 'nestjs-meridian-stream/typeorm';
 import { openTestDatabase, type TestDatabase } from '../support/databases.js';
 import { eventually, within } from '../support/eventually.js';
+import { PrivateRedisCluster } from '../support/private-redis-cluster.js';
 import { redisAvailable, uniquePrefix } from '../support/redis.js';
 
 /** Two instances' buses: one shared object in process, or two Redis connections. */
@@ -26,17 +27,39 @@ const kinds: [string, (leaseMs?: number) => BusPair][] = [
     },
   ],
 ];
+/** Started by the first suite that needs it (a private 3-master Redis Cluster), stopped after all. */
+let cluster: PrivateRedisCluster | undefined;
 if (redisAvailable()) {
   kinds.push([
     'redis',
     (leaseMs = 10_000) => {
       const keyPrefix = uniquePrefix();
-      const options = { connection: process.env.REDIS_URL!, keyPrefix, leaseMs, blockMs: 200 };
+      const options = { connection: process.env.REDIS_URL!, keyPrefix, leaseMs };
       const a = new RedisStreamBus(options);
       const b = new RedisStreamBus(options);
       return { a, b, close: async () => void (await Promise.all([a.shutdown(), b.shutdown()])) };
     },
   ]);
+  kinds.push([
+    'Redis Cluster',
+    (leaseMs = 10_000) => {
+      // Each instance has a Cluster client of its own (the bus does not close a client it is given).
+      const clients = [cluster!.client(), cluster!.client()];
+      const [a, b] = clients.map((connection) => new RedisStreamBus({ connection, keyPrefix: 'contract:', leaseMs }));
+      return {
+        a,
+        b,
+        close: async () => {
+          await Promise.all([a.shutdown(), b.shutdown()]);
+          await Promise.all(clients.map((client) => client.quit()));
+        },
+      };
+    },
+  ]);
+  beforeAll(async () => {
+    cluster = await new PrivateRedisCluster().start();
+  }, 60_000);
+  afterAll(() => cluster?.stop());
 }
 
 function collect(stream: ResumableStream, lastEventId?: string) {
@@ -172,7 +195,7 @@ describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBus
         produced.send({ data: i });
         if (i % 5 === 0) await nextTurn();
       }
-      // Stored by the producer; the follower hears of it (in process at once, over Redis when idle).
+      // Stored by the producer; the follower hears of it (in process at once, over Redis by a message).
       await eventually(() => produced.persistedThrough >= 55);
       await new Promise((resolve) => setTimeout(resolve, 600));
       const resumed = collect(followed, `${produced.epoch}-5`);
