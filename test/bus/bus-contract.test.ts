@@ -115,7 +115,7 @@ describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBus
     expect(onB.events.map((e) => [e.id, e.type, e.data])).toEqual(onA.events.map((e) => [e.id, e.type, e.data]));
     expect(onB.events).toHaveLength(202);
     expect(onB.events.at(-1)!.type).toBe('done');
-    await Promise.all([a.shutdown(0), b.shutdown(0)]);
+    await Promise.all([a.shutdown({ graceMs: 0 }), b.shutdown({ graceMs: 0 })]);
   });
 
   it('a client of A resumes on B with its Last-Event-ID: no gap, no duplicate', async () => {
@@ -132,7 +132,7 @@ describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBus
     await produce(produced, 10);
     await rest.ended();
     expect(rest.events.map((e) => e.sequence)).toEqual(Array.from({ length: 41 - 17 }, (_, i) => 18 + i));
-    await Promise.all([a.shutdown(0), b.shutdown(0)]);
+    await Promise.all([a.shutdown({ graceMs: 0 }), b.shutdown({ graceMs: 0 })]);
   });
 
   it('serves what the producer persisted and cleared from the store, then the bus, then live', async () => {
@@ -155,8 +155,8 @@ describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBus
       await produce(produced, 5);
       await whole.ended();
       expect(whole.events.map((e) => e.sequence)).toEqual(Array.from({ length: 66 }, (_, i) => i + 1));
-      await a.shutdown(0);
-      await b.shutdown(0);
+      await a.shutdown({ graceMs: 0 });
+      await b.shutdown({ graceMs: 0 });
     } finally {
       await db.close();
     }
@@ -172,11 +172,11 @@ describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBus
     expect((await b.locate(produced.id))?.follower).toBe(true);
     expect(b.remove(produced.id)).toBe(true);
     expect((await b.locate(produced.id))?.follower).toBe(true);
-    await expect(b.shutdown(0)).resolves.toBeUndefined();
+    await expect(b.shutdown({ graceMs: 0 })).resolves.toBeUndefined();
     expect(produced.state).toBe('running');
     produced.send({ data: 2 });
     produced.complete();
-    await a.shutdown(0);
+    await a.shutdown({ graceMs: 0 });
   });
 
   it('a follower learns how far the producer stored: old positions come from the store, not a reset', async () => {
@@ -203,7 +203,7 @@ describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBus
       await resumed.ended();
       expect(resumed.messages.some((message) => 'type' in message && message.type === 'reset')).toBe(false);
       expect(resumed.events.map((e) => e.sequence)).toEqual(Array.from({ length: 56 }, (_, i) => i + 6));
-      await Promise.all([a.shutdown(0), b.shutdown(0)]);
+      await Promise.all([a.shutdown({ graceMs: 0 }), b.shutdown({ graceMs: 0 })]);
     } finally {
       await db.close();
     }
@@ -213,6 +213,6 @@ describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBus
     buses = makeBuses();
     const b = new StreamRegistry({ heartbeatMs: 0, bus: buses.b });
     expect(await b.locate('nobody-made-this')).toBeUndefined();
-    await b.shutdown(0);
+    await b.shutdown({ graceMs: 0 });
   });
 });

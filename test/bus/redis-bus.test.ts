@@ -82,9 +82,9 @@ describeIfRedis('the Redis bus', () => {
       expect(last.sequence).toBe(11);
     } finally {
       await admin.quit();
-      await b.shutdown(0);
+      await b.shutdown({ graceMs: 0 });
       produced.cancel();
-      await a.shutdown(0);
+      await a.shutdown({ graceMs: 0 });
     }
   });
 
@@ -115,7 +115,7 @@ describeIfRedis('the Redis bus', () => {
       expect(clusterSlot(`${keyPrefix}${stream.id}:meta`)).not.toBe(clusterSlot(`${keyPrefix}${stream.id}:events`));
     } finally {
       await admin.quit();
-      await registry.shutdown(0);
+      await registry.shutdown({ graceMs: 0 });
     }
   });
 
@@ -154,7 +154,7 @@ describeIfRedis('the Redis bus', () => {
         for (const client of clients) expect(client.events).toHaveLength(301);
         return perEvent;
       } finally {
-        await Promise.all(registries.map((registry) => registry.shutdown(0)));
+        await Promise.all(registries.map((registry) => registry.shutdown({ graceMs: 0 })));
       }
     };
     const [few, many] = await (async () => {
@@ -227,7 +227,7 @@ describeIfRedis('the Redis bus', () => {
       expect(messages[0]).toBe('reset');
       expect(messages.at(-1)).toBe('done');
     } finally {
-      await Promise.all(registries.map((registry) => registry.shutdown(0)));
+      await Promise.all(registries.map((registry) => registry.shutdown({ graceMs: 0 })));
       await redis.kill();
       await db.close();
     }

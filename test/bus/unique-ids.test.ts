@@ -59,7 +59,7 @@ describeIfRedis('stream ids are unique across instances (Redis bus)', () => {
     keyPrefix = uniquePrefix();
   });
   afterEach(async () => {
-    await Promise.all(registries.splice(0).map((registry) => registry.shutdown(0)));
+    await Promise.all(registries.splice(0).map((registry) => registry.shutdown({ graceMs: 0 })));
     await Promise.all(databases.splice(0).map((db) => db.close()));
     const keys = await admin.keys(`${keyPrefix}*`);
     if (keys.length > 0) await admin.del(...keys);
@@ -213,7 +213,7 @@ describeIfRedis('stream ids are unique across instances (Redis bus)', () => {
       owner.send({ data: 'after' });
       await eventually(async () => (await admin.xlen(keysOf('reasserted').events)) === 1);
     } finally {
-      await a.shutdown(0);
+      await a.shutdown({ graceMs: 0 });
       connection.disconnect();
     }
   });
@@ -236,8 +236,8 @@ describe('stream ids are unique across registries sharing the in-process bus', (
       expect((await bus.lookup('shared'))?.epoch).toBe(owner.epoch);
       expect((await bus.read('shared', 0, 100)).map((event) => event.data)).toEqual(['mine']);
     } finally {
-      await a.shutdown(0);
-      await b.shutdown(0);
+      await a.shutdown({ graceMs: 0 });
+      await b.shutdown({ graceMs: 0 });
     }
   });
 });
