@@ -33,11 +33,17 @@ export class PrivateRedisCluster {
 
   async start(masters = 3): Promise<this> {
     this.directory = mkdtempSync(path.join(tmpdir(), 'meridian-cluster-'));
+    // Each node's cluster bus gets a port of its own below the ephemeral range too: by default it
+    // would be port + 10000, where client sockets may already hold it.
+    const busPorts: number[] = [];
     while (this.ports.length < masters) {
-      const port = await freePort();
-      if (!this.ports.includes(port)) this.ports.push(port);
+      const [port, busPort] = [await freePort(), await freePort()];
+      const taken = [...this.ports, ...busPorts];
+      if (port === busPort || taken.includes(port) || taken.includes(busPort)) continue;
+      this.ports.push(port);
+      busPorts.push(busPort);
     }
-    for (const port of this.ports) {
+    for (const [index, port] of this.ports.entries()) {
       const child = spawn(
         'redis-server',
         [
@@ -47,6 +53,8 @@ export class PrivateRedisCluster {
           '127.0.0.1',
           '--cluster-enabled',
           'yes',
+          '--cluster-port',
+          String(busPorts[index]),
           '--cluster-config-file',
           path.join(this.directory, `nodes-${port}.conf`),
           '--save',
