@@ -66,8 +66,12 @@ export function sum(values: Record<string, number>): number {
   return Object.values(values).reduce((total, value) => total + value, 0);
 }
 
-/** Local TCP port -> socket inode, from /proc/net/tcp and tcp6. */
-function socketInodesByPort(): Map<number, string> {
+/**
+ * Local TCP port -> socket inode of the connections to `remotePort`, from /proc/net/tcp and
+ * tcp6. (Linux reuses an ephemeral port for connections to different peers: without the remote
+ * port, a load generator's socket could take the place of an instance's Redis connection.)
+ */
+function socketInodesByPort(remotePort: number): Map<number, string> {
   const byPort = new Map<number, string>();
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text: string;
@@ -78,7 +82,7 @@ function socketInodesByPort(): Map<number, string> {
     }
     for (const line of text.split('\n').slice(1)) {
       const fields = line.trim().split(/\s+/);
-      if (fields.length < 10) continue;
+      if (fields.length < 10 || parseInt(fields[2].split(':')[1], 16) !== remotePort) continue;
       byPort.set(parseInt(fields[1].split(':')[1], 16), fields[9]);
     }
   }
@@ -118,7 +122,7 @@ export async function connectionsByInstance(
   pids: number[],
 ): Promise<{ instances: InstanceConnections[]; others: number; total: number }> {
   const list = (await admin.call('CLIENT', 'LIST')) as string;
-  const inodes = socketInodesByPort();
+  const inodes = socketInodesByPort(admin.options.port!);
   const owned = pids.map((pid) => socketInodesOf(pid));
   const instances: InstanceConnections[] = pids.map((pid) => ({ pid, byProcess: 0, names: {} }));
   let others = 0;

@@ -1,9 +1,11 @@
 import type { ModeResult, ScaleResult } from './multi-scale.js';
 import type { MonitorSample } from './multi-scale-probes.js';
 
+const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
 const count = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) => (Number.isFinite(n) ? `${n.toFixed(n < 1 ? 2 : 1)} ms` : '–');
-const fixed = (n: number | undefined, digits = 2) => (n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits));
+const fixed = (n: number | undefined, digits = 2) =>
+  n === undefined || !Number.isFinite(n) ? '–' : (Math.abs(n) < 0.5 * 10 ** -digits ? 0 : n).toFixed(digits);
 const percent = (n: number) => (Number.isFinite(n) ? `${Math.round(n)}%` : '–');
 
 /** Names of an instance's connections without its id: `meridian:<id>:subscriber` -> `subscriber`. */
@@ -66,13 +68,28 @@ export function scaleMarkdown(result: ScaleResult): string {
     [
       'Redis connections per instance',
       '–',
-      r ? `${r.connections.map((c) => c.byProcess).join(' / ')} (${roles(r.connections[0]?.names ?? {})})` : '–',
+      r
+        ? `${r.connections.map((c) => c.byProcess).join(' / ')} (${[...new Set(r.connections.map((c) => roles(c.names)))].join(' | ')})`
+        : '–',
       'goal: at most 4',
     ],
     [
       "Redis commands per event, as Redis counts them (scripts' commands included)",
       '–',
       fixed(r?.commandsPerEvent),
+      '',
+    ],
+    [
+      'Redis script calls per event (commandstats)',
+      '–',
+      fixed(
+        r &&
+          sum(
+            Object.entries(r.byCommand)
+              .filter(([name]) => /^(eval|fcall)/.test(name))
+              .map(([, n]) => n),
+          ),
+      ),
       '',
     ],
     [

@@ -70,6 +70,12 @@ export const DEFAULT_SCALE_OPTIONS: ScaleOptions = {
 
 /** Latencies leave out each stream's first second (its first 10 events): warm-up. */
 const WARMUP_EVENTS = 10;
+/**
+ * Below this share of the asked rate, the run did not sustain the load. The sample producer
+ * sleeps intervalMs after each send, so any delay of its event loop lowers its rate a little on a
+ * busy machine; a machine that cannot keep up loses far more (2,000 streams here: about half).
+ */
+const SUSTAINED_SHARE = 0.9;
 /** The steady window starts this long after the last stream's first event. */
 const SETTLE_MS = 2_000;
 
@@ -384,7 +390,7 @@ function failuresOf(result: ModeResult): string[] {
     failures.push(
       `${result.mode}: ${report.clients - report.ended} of ${report.clients} clients got no final event${result.wait.timedOut ? ' (nothing arrived for 15 s, or the deadline passed)' : ''}`,
     );
-  } else if (result.window.eventsPerSecond < 0.95 * result.window.targetPerSecond) {
+  } else if (result.window.eventsPerSecond < SUSTAINED_SHARE * result.window.targetPerSecond) {
     failures.push(
       `${result.mode}: ${Math.round(result.window.eventsPerSecond)} events/s sent of ${result.window.targetPerSecond} asked: the machine did not sustain the load`,
     );
