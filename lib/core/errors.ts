@@ -128,6 +128,21 @@ export class StreamProducerLostError extends MeridianStreamError {
 }
 
 /**
+ * Why a stream shared through a bus failed when the bus stopped taking its events (Redis away or
+ * too slow): more than `bufferMaxBytes` of events waited for it. Logged; clients see a generic error.
+ */
+export class BusBehindError extends MeridianStreamError {
+  readonly code = 'BUS_BEHIND';
+  /** @param streamId The stream. */
+  constructor(readonly streamId: string) {
+    super(
+      `Stream "${truncate(streamId)}": the bus did not take its events in time (more than bufferMaxBytes waiting); check that Redis is reachable, or raise bufferMaxBytes.`,
+      503,
+    );
+  }
+}
+
+/**
  * The client already has the final event of a finished stream: nothing is left to send. Answered
  * 204 No Content, the SSE spec's way to tell EventSource to stop reconnecting.
  */

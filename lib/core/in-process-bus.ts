@@ -118,7 +118,6 @@ export class InProcessStreamBus implements StreamBus {
     return () => channel.followers.delete(follower);
   }
 
-  async shutdown(): Promise<void> {
-    this.channels.clear();
-  }
+  /** Nothing to release: the registries of a process share this bus, and one of them stopping leaves the others' streams. */
+  async shutdown(): Promise<void> {}
 }

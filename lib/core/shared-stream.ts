@@ -1,5 +1,5 @@
 import { BusAppender } from './bus-appender.js';
-import { StreamProducerLostError } from './errors.js';
+import { BusBehindError, StreamProducerLostError } from './errors.js';
 import { lostEventOf, type ResolvedStreamOptions } from './options.js';
 import type { BusEvent, BusOpenOptions, ControlMessage, StreamBus } from './stream-bus.js';
 import type { StreamEvent, StreamState } from './stream-event.js';
@@ -49,6 +49,8 @@ export class SharedStream extends ResumableStream {
     if (!this.appender) return super.append(type, data, retry, final);
     const event = this.log.issue(type, data, retry);
     this.appender.push(event, final);
+    // The bus is away or slow: what waits for it is bounded like the replay buffer.
+    if (this.appender.pendingBytes > this.options.bufferMaxBytes && !final) this.fail(new BusBehindError(this.id));
     return event;
   }
 

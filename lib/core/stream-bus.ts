@@ -70,8 +70,9 @@ export type AppendOutcome =
   | { readonly accepted: true }
   /**
    * Refused: this instance no longer holds the stream (its lease ran out and another instance
-   * ended it). `ending` is what the bus holds after the last event it accepted from this producer,
-   * through the final event every other instance got.
+   * ended it). `ending` is what the bus holds after the sequence before the refused append's first
+   * event (so it includes this producer's own events the bus took before a lost reply), through the
+   * final event every other instance got.
    */
   | { readonly accepted: false; readonly ending: readonly BusEvent[] };
 

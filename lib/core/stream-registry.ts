@@ -210,6 +210,8 @@ export class StreamRegistry {
     const stream = await this.locate(id, lastEventId);
     // A refusal looks exactly like an unknown stream, so ids cannot be probed.
     if (!stream || !(await this.gate.isAuthorized(request, stream))) throw new StreamNotFoundError(id);
+    // A followed stream may have been let go (idle) while authorize ran: find it again.
+    if (this.streams.get(id) !== stream && !this.closed) return this.admitLater(id, lastEventId, request);
     const admission = { stream, point: stream.admit(lastEventId) };
     this.gate.record(request, admission);
     return admission;

@@ -65,7 +65,9 @@ export class StreamRetention {
    * copy here is dropped and its share of the bus freed (a later client follows it again).
    */
   dropWhenIdle(stream: ResumableStream, idleMs: number): void {
-    if (this.timers.has(stream.id) || stream.isFinished) return;
+    // A running follower has no retention timer: a timer held is the previous idle one.
+    if (stream.isFinished) return;
+    this.cancel(stream.id);
     const timer = setTimeout(() => {
       if (this.timers.get(stream.id) === timer) this.timers.delete(stream.id);
       const idle = this.registry.get(stream.id) === stream && !stream.isFinished && stream.clientCount === 0;

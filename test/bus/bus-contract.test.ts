@@ -13,6 +13,7 @@ import { RedisStreamBus } from 'nestjs-meridian-stream/redis';
 import { TypeOrmEventStore } from 'nestjs-meridian-stream/typeorm';
 import { openTestDatabase, type TestDatabase } from '../support/databases.js';
 import { eventually, within } from '../support/eventually.js';
+import { PrivateRedisCluster } from '../support/private-redis-cluster.js';
 import { redisAvailable, uniquePrefix } from '../support/redis.js';
 
 /** Two instances' buses: one shared object in process, or two Redis connections. */
@@ -26,17 +27,39 @@ const kinds: [string, (leaseMs?: number) => BusPair][] = [
     },
   ],
 ];
+/** Started by the first suite that needs it (a private 3-master Redis Cluster), stopped after all. */
+let cluster: PrivateRedisCluster | undefined;
 if (redisAvailable()) {
   kinds.push([
     'redis',
     (leaseMs = 10_000) => {
       const keyPrefix = uniquePrefix();
-      const options = { connection: process.env.REDIS_URL!, keyPrefix, leaseMs, blockMs: 200 };
+      const options = { connection: process.env.REDIS_URL!, keyPrefix, leaseMs };
       const a = new RedisStreamBus(options);
       const b = new RedisStreamBus(options);
       return { a, b, close: async () => void (await Promise.all([a.shutdown(), b.shutdown()])) };
     },
   ]);
+  kinds.push([
+    'Redis Cluster',
+    (leaseMs = 10_000) => {
+      // Each instance has a Cluster client of its own (the bus does not close a client it is given).
+      const clients = [cluster!.client(), cluster!.client()];
+      const [a, b] = clients.map((connection) => new RedisStreamBus({ connection, keyPrefix: 'contract:', leaseMs }));
+      return {
+        a,
+        b,
+        close: async () => {
+          await Promise.all([a.shutdown(), b.shutdown()]);
+          await Promise.all(clients.map((client) => client.quit()));
+        },
+      };
+    },
+  ]);
+  beforeAll(async () => {
+    cluster = await new PrivateRedisCluster().start();
+  }, 60_000);
+  afterAll(() => cluster?.stop());
 }
 
 function collect(stream: ResumableStream, lastEventId?: string) {
@@ -92,7 +115,7 @@ describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBus
     expect(onB.events.map((e) => [e.id, e.type, e.data])).toEqual(onA.events.map((e) => [e.id, e.type, e.data]));
     expect(onB.events).toHaveLength(202);
     expect(onB.events.at(-1)!.type).toBe('done');
-    await Promise.all([a.shutdown(0), b.shutdown(0)]);
+    await Promise.all([a.shutdown({ graceMs: 0 }), b.shutdown({ graceMs: 0 })]);
   });
 
   it('a client of A resumes on B with its Last-Event-ID: no gap, no duplicate', async () => {
@@ -109,7 +132,7 @@ describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBus
     await produce(produced, 10);
     await rest.ended();
     expect(rest.events.map((e) => e.sequence)).toEqual(Array.from({ length: 41 - 17 }, (_, i) => 18 + i));
-    await Promise.all([a.shutdown(0), b.shutdown(0)]);
+    await Promise.all([a.shutdown({ graceMs: 0 }), b.shutdown({ graceMs: 0 })]);
   });
 
   it('serves what the producer persisted and cleared from the store, then the bus, then live', async () => {
@@ -132,8 +155,8 @@ describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBus
       await produce(produced, 5);
       await whole.ended();
       expect(whole.events.map((e) => e.sequence)).toEqual(Array.from({ length: 66 }, (_, i) => i + 1));
-      await a.shutdown(0);
-      await b.shutdown(0);
+      await a.shutdown({ graceMs: 0 });
+      await b.shutdown({ graceMs: 0 });
     } finally {
       await db.close();
     }
@@ -149,11 +172,11 @@ describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBus
     expect((await b.locate(produced.id))?.follower).toBe(true);
     expect(b.remove(produced.id)).toBe(true);
     expect((await b.locate(produced.id))?.follower).toBe(true);
-    await expect(b.shutdown(0)).resolves.toBeUndefined();
+    await expect(b.shutdown({ graceMs: 0 })).resolves.toBeUndefined();
     expect(produced.state).toBe('running');
     produced.send({ data: 2 });
     produced.complete();
-    await a.shutdown(0);
+    await a.shutdown({ graceMs: 0 });
   });
 
   it('a follower learns how far the producer stored: old positions come from the store, not a reset', async () => {
@@ -172,7 +195,7 @@ describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBus
         produced.send({ data: i });
         if (i % 5 === 0) await nextTurn();
       }
-      // Stored by the producer; the follower hears of it (in process at once, over Redis when idle).
+      // Stored by the producer; the follower hears of it (in process at once, over Redis by a message).
       await eventually(() => produced.persistedThrough >= 55);
       await new Promise((resolve) => setTimeout(resolve, 600));
       const resumed = collect(followed, `${produced.epoch}-5`);
@@ -180,7 +203,7 @@ describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBus
       await resumed.ended();
       expect(resumed.messages.some((message) => 'type' in message && message.type === 'reset')).toBe(false);
       expect(resumed.events.map((e) => e.sequence)).toEqual(Array.from({ length: 56 }, (_, i) => i + 6));
-      await Promise.all([a.shutdown(0), b.shutdown(0)]);
+      await Promise.all([a.shutdown({ graceMs: 0 }), b.shutdown({ graceMs: 0 })]);
     } finally {
       await db.close();
     }
@@ -190,6 +213,6 @@ describe.each(kinds)('streams across instances over the %s bus', (_kind, makeBus
     buses = makeBuses();
     const b = new StreamRegistry({ heartbeatMs: 0, bus: buses.b });
     expect(await b.locate('nobody-made-this')).toBeUndefined();
-    await b.shutdown(0);
+    await b.shutdown({ graceMs: 0 });
   });
 });

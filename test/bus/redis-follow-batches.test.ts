@@ -10,35 +10,30 @@ describeIfRedis('RedisStreamBus.follow() holds a bounded number of events at a t
     const producer = new RedisStreamBus({ connection: process.env.REDIS_URL!, keyPrefix });
     const follower = new RedisStreamBus({ connection: process.env.REDIS_URL!, keyPrefix });
     try {
-      await producer.open('big', 'e', false);
+      const lostEvent = { type: 'error', data: '{}' };
+      await producer.open('big', 'e', { stored: false, lostEvent, retentionMs: 1_000 });
       const total = 40;
       for (let sequence = 1; sequence <= total; sequence++) {
         const data = String(sequence).padEnd(50_000, '.');
-        const event = { id: `e-${sequence}`, type: 'message', data, sequence, epoch: 'e', bytes: data.length };
-        producer.publish('big', event, sequence === total ? 'completed' : undefined);
+        const final = sequence === total ? ('completed' as const) : undefined;
+        expect(await producer.append('big', [{ sequence, type: 'message', data, final }])).toEqual({ accepted: true });
       }
       // Every event is in Redis before the follower starts: one read could take them all.
-      await producer.read('big', total - 1, 1);
 
       const runs: number[] = [];
       const sequences: number[] = [];
       let run = 0;
       const finished = new Promise<void>((resolve) => {
-        follower.follow(
-          'big',
-          0,
-          {
-            event: (event: BusEvent) => {
-              // Events of one reply are handed over in one synchronous run.
-              if (run++ === 0) queueMicrotask(() => (runs.push(run), (run = 0)));
-              sequences.push(event.sequence);
-              if (event.final) resolve();
-            },
-            gap: () => undefined,
-            batchEvents: 4,
+        follower.follow('big', 0, {
+          event: (event: BusEvent) => {
+            // Events of one reply are handed over in one synchronous run.
+            if (run++ === 0) queueMicrotask(() => (runs.push(run), (run = 0)));
+            sequences.push(event.sequence);
+            if (event.final) resolve();
           },
-          () => ({ sequence: 0, type: 'error', data: '', final: 'failed' }),
-        );
+          gap: () => undefined,
+          batchEvents: 4,
+        });
       });
       await finished;
       await new Promise((resolve) => setImmediate(resolve));

@@ -59,7 +59,7 @@ describeIfRedis('stream ids are unique across instances (Redis bus)', () => {
     keyPrefix = uniquePrefix();
   });
   afterEach(async () => {
-    await Promise.all(registries.splice(0).map((registry) => registry.shutdown(0)));
+    await Promise.all(registries.splice(0).map((registry) => registry.shutdown({ graceMs: 0 })));
     await Promise.all(databases.splice(0).map((db) => db.close()));
     const keys = await admin.keys(`${keyPrefix}*`);
     if (keys.length > 0) await admin.del(...keys);
@@ -67,7 +67,7 @@ describeIfRedis('stream ids are unique across instances (Redis bus)', () => {
   });
 
   const instance = (options: Partial<ConstructorParameters<typeof StreamRegistry>[0]> = {}) => {
-    const bus = new RedisStreamBus({ connection: process.env.REDIS_URL!, keyPrefix, blockMs: 150 });
+    const bus = new RedisStreamBus({ connection: process.env.REDIS_URL!, keyPrefix });
     const registry = new StreamRegistry({ heartbeatMs: 0, bus, ...options });
     registries.push(registry);
     return { registry, bus };
@@ -75,14 +75,12 @@ describeIfRedis('stream ids are unique across instances (Redis bus)', () => {
   const keysOf = (id: string) => ({
     meta: `${keyPrefix}{${id}}:meta`,
     events: `${keyPrefix}{${id}}:events`,
-    lease: `${keyPrefix}{${id}}:lease`,
   });
   const snapshot = async (id: string) => {
     const keys = keysOf(id);
     return {
       meta: await admin.hgetall(keys.meta),
       events: await admin.xrange(keys.events, '-', '+'),
-      lease: await admin.get(keys.lease),
       metaTtl: (await admin.pttl(keys.meta)) > 0,
     };
   };
@@ -105,7 +103,8 @@ describeIfRedis('stream ids are unique across instances (Redis bus)', () => {
     await eventually(async () => (await admin.xlen(keysOf('taken').events)) === 2);
     const before = await snapshot('taken');
     expect(before.meta.epoch).toBe(owner.epoch);
-    expect(before.lease).toBe(a.bus.instanceId);
+    expect(before.meta.owner).toBe(a.bus.instanceId);
+    expect(await admin.sismember(`${keyPrefix}{index}:owned:${a.bus.instanceId}`, 'taken')).toBe(1);
 
     const refused = intruder();
     const second = b.registry.create(refused.producer, { id: 'taken' });
@@ -172,7 +171,7 @@ describeIfRedis('stream ids are unique across instances (Redis bus)', () => {
     expect(await store.loadMeta('stored')).toEqual(before);
     expect((await store.readAfter('stored', 0, 100)).map((event) => event.data)).toEqual(['kept', expect.any(String)]);
     // Nothing was claimed in Redis either.
-    expect(await admin.exists(keysOf('stored').meta, keysOf('stored').events, keysOf('stored').lease)).toBe(0);
+    expect(await admin.exists(keysOf('stored').meta, keysOf('stored').events)).toBe(0);
 
     // The same without a bus: the store alone settles it.
     const alone = new StreamRegistry({ heartbeatMs: 0, store });
@@ -199,14 +198,14 @@ describeIfRedis('stream ids are unique across instances (Redis bus)', () => {
 
   it('lets the owner say again that it holds its stream after a reconnect (same epoch)', async () => {
     const connection = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
-    const bus = new RedisStreamBus({ connection, keyPrefix, blockMs: 150 });
+    const bus = new RedisStreamBus({ connection, keyPrefix });
     const a = new StreamRegistry({ heartbeatMs: 0, bus });
     registries.push(a);
     try {
       const owner = a.create(undefined, { id: 'reasserted' });
       await owner.whenShared();
-      // Redis lost what the owner wrote besides the epoch (the lease is renewed anyway): only the
-      // owner's claim, said again on 'ready', writes it back.
+      // Redis lost what the owner wrote besides the epoch: only the owner's claim, said again on
+      // 'ready', writes it back.
       await admin.hdel(keysOf('reasserted').meta, 'owner');
       connection.disconnect(true);
       await eventually(async () => (await admin.hget(keysOf('reasserted').meta, 'owner')) === bus.instanceId);
@@ -214,7 +213,7 @@ describeIfRedis('stream ids are unique across instances (Redis bus)', () => {
       owner.send({ data: 'after' });
       await eventually(async () => (await admin.xlen(keysOf('reasserted').events)) === 1);
     } finally {
-      await a.shutdown(0);
+      await a.shutdown({ graceMs: 0 });
       connection.disconnect();
     }
   });
@@ -237,8 +236,8 @@ describe('stream ids are unique across registries sharing the in-process bus', (
       expect((await bus.lookup('shared'))?.epoch).toBe(owner.epoch);
       expect((await bus.read('shared', 0, 100)).map((event) => event.data)).toEqual(['mine']);
     } finally {
-      await a.shutdown(0);
-      await b.shutdown(0);
+      await a.shutdown({ graceMs: 0 });
+      await b.shutdown({ graceMs: 0 });
     }
   });
 });
