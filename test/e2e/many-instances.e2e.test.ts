@@ -90,7 +90,8 @@ describeIfRedis('many instances on Redis (built sample app, real processes)', ()
     const onA = new SseReader(url);
     const onB = new SseReader(`${b.baseUrl}${pathOf(url)}`);
     await onA.waitFor((reader) => reader.events.length >= 5);
-    const cancel = (app: SpawnedApp, streamId: string) => fetch(`${app.baseUrl}/streams/${streamId}`, { method: 'DELETE' });
+    const cancel = (app: SpawnedApp, streamId: string) =>
+      fetch(`${app.baseUrl}/streams/${streamId}`, { method: 'DELETE' });
     const first = await cancel(b, id);
     expect(first.status).toBe(200);
     expect(await first.json()).toEqual({ stream_id: id, state: 'cancelled' });
