@@ -17,6 +17,7 @@ export { StreamRegistry, type CreateStreamOptions, type StreamRegistryOptions } 
 export { ResumableStream } from './core/stream.js';
 export type { StreamOptions, CatchupEvent, CatchupFunction } from './core/options.js';
 export type { ProducerContext, StreamProducer } from './core/producer.js';
+export type { StreamFinishedHook, StreamFinishedInfo } from './core/stream-turn.js';
 export {
   isStreamEvent,
   type EventInput,

@@ -12,11 +12,19 @@ export interface ProducerContext {
    * already finished. Throws `InvalidStreamInputError` / `EventTooLargeError` for bad input.
    */
   send(input: EventInput): StreamEvent | undefined;
+  /**
+   * True once the stream was soft-cancelled (`softCancel()`): clients have their final
+   * `cancelled` event, `send()` returns undefined, and the signal stays unaborted so the
+   * producer can finish (e.g. read a provider's final token counts) and return its result.
+   */
+  readonly softCancelled: boolean;
+  /** Calls `listener` with the reason when the stream is soft-cancelled; returns an unsubscribe. */
+  onSoftCancel(listener: (reason: string) => void): () => void;
 }
 
 /**
  * The meridian-stream-go style producer: runs until its promise settles. What it resolves with is
- * ignored, so `async ({ send }) => send(x)` is fine.
+ * handed to the finish hooks (`result`) and otherwise ignored, so `async ({ send }) => send(x)` is fine.
  */
 export type WorkFunction = (context: ProducerContext) => unknown;
 
@@ -27,17 +35,16 @@ export type WorkFunction = (context: ProducerContext) => unknown;
 export type StreamProducer<T = unknown> = WorkFunction | Observable<T> | AsyncIterable<T>;
 
 /**
- * Runs a producer of any supported form until it ends: resolves on completion (or once aborted),
- * rejects with the producer's error.
+ * Runs a producer of any supported form until it ends: resolves on completion (or once aborted)
+ * with what a work function returned, rejects with the producer's error.
  */
 export async function runProducer<T>(
   producer: StreamProducer<T>,
   context: ProducerContext,
   toEvent: (item: T) => EventInput,
-): Promise<void> {
+): Promise<unknown> {
   if (typeof producer === 'function') {
-    await producer(context);
-    return;
+    return await producer(context);
   }
   if (isObservable(producer)) {
     return runObservable(producer, context, toEvent);

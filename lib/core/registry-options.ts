@@ -6,6 +6,7 @@ import type { StreamBus } from './stream-bus.js';
 import type { CatchupTier, LocateSource } from './stream-metrics.js';
 import type { StreamState } from './stream-event.js';
 import type { ResumableStream } from './stream.js';
+import type { StreamFinishedHook } from './stream-turn.js';
 
 /** Options of a registry: limits, plus the defaults of every stream it creates. */
 export interface StreamRegistryOptions extends StreamOptions {
@@ -37,6 +38,12 @@ export interface StreamRegistryOptions extends StreamOptions {
    * reads it, in ms; then it lets go (and frees its share of the bus). Default 10000.
    */
   readonly followIdleMs?: number;
+  /**
+   * Called once for every stream produced by this instance, after it ended and its producer
+   * returned: `{ stream, state, error, result }` (meridian-stream-go's `WithOnComplete` and
+   * `WithOnError` in one). A hook that throws is logged.
+   */
+  readonly onStreamFinished?: StreamFinishedHook;
 }
 
 /** Options of `StreamRegistry.shutdown()`. */
@@ -62,6 +69,8 @@ export interface CreateStreamOptions extends StreamOptions {
    * when streams outlive their process.
    */
   readonly authorize?: StreamAuthorizer;
+  /** Like the registry's `onStreamFinished`, for this stream only; called before that one. */
+  readonly onFinished?: StreamFinishedHook;
 }
 
 /** A client let in: the stream it asked for and where it continues. What `admit()` resolves to. */

@@ -35,7 +35,7 @@ export async function endStreams(registry: EndingRegistry, options: RegistryShut
   for (const stream of registry.streams()) if (stream.follower && !stream.isFinished) stream.disconnectAll('shutdown');
   const deadline = Date.now() + graceMs;
   // With a bus, a cancelled stream ends once the bus holds its final event.
-  await within(Promise.all(left.map((stream) => stream.whenFinished())), deadline - Date.now());
+  await within(Promise.all(left.map((stream) => stream.whenEnded())), deadline - Date.now());
   const flushed = registry.hasStore ? flushAll(registry, deadline) : Promise.resolve();
   await registry.whenNoClients(deadline);
   await flushed;

@@ -20,7 +20,7 @@ export class RestoredStream extends ResumableStream {
       this.currentState = restored.state;
       this.endedAt = restored.finishedAt ?? Date.now();
       this.abortController.abort(new Error('restored from the store'));
-      this.resolveFinished(this.currentState);
+      this.turn.streamEnded(this.currentState);
       return;
     }
     // Its producer's process ended before the stream did: served as far as it was stored, then

@@ -60,7 +60,7 @@ export class SharedStream extends ResumableStream {
     if (!this.takesEvents) return false;
     this.closing = true;
     this.append(type, JSON.stringify(data), undefined, state);
-    this.abortController.abort(new Error(`stream ${state}`));
+    this.stopProducer(new Error(`stream ${state}`));
     return true;
   }
 
@@ -80,7 +80,9 @@ export class SharedStream extends ResumableStream {
     this.appender = undefined;
     this.closing = false;
     this.log.withdrawIssued();
-    this.abortController.abort(new StreamProducerLostError(this.id));
+    const lost = new StreamProducerLostError(this.id);
+    this.turn.failedWith(lost);
+    this.abortController.abort(lost);
     this.hooks.logger.warn(
       `Stream ${this.id}: another instance ended it after this instance's lease ran out; its producer is stopped.`,
     );
@@ -102,6 +104,7 @@ export class SharedStream extends ResumableStream {
   /** A message sent to this stream from any instance through the bus. */
   private control(message: ControlMessage): void {
     if (message.type === 'cancel') this.cancel(message.reason ?? 'cancelled');
+    else if (message.type === 'soft-cancel') this.softCancel(message.reason ?? 'cancelled');
     else this.hooks.logger.warn(`Stream ${this.id}: ignored a control message of unknown type "${message.type}".`);
   }
 }

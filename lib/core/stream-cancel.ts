@@ -31,6 +31,6 @@ export async function cancelStream(registry: CancellingRegistry, id: string, rea
   }
   const stream = held ?? (await registry.locate(id));
   if (!stream) throw new StreamNotFoundError(id);
-  if (!stream.isFinished) await within(stream.whenFinished(), CANCEL_WAIT_MS);
+  if (!stream.isFinished) await within(stream.whenEnded(), CANCEL_WAIT_MS);
   return stream.state;
 }

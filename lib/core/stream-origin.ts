@@ -5,6 +5,7 @@ import type { ClientEndReason } from './stream-client.js';
 import type { StreamState } from './stream-event.js';
 import type { CatchupTier } from './stream-metrics.js';
 import type { ResumableStream } from './stream.js';
+import type { StreamFinishedHook } from './stream-turn.js';
 
 /** Called by the stream; the registry uses them for bookkeeping. */
 export interface StreamHooks {
@@ -21,6 +22,8 @@ export interface StreamHooks {
   onAttach?(tier: CatchupTier): void;
   /** Throws when the instance cannot take another client (`maxClients`). */
   assertClientCapacity?(): void;
+  /** Called once a stream produced here has finished and its producer returned (per-stream first). */
+  readonly finishHooks?: readonly StreamFinishedHook[];
 }
 
 /** A stream brought back from its stored metadata (no longer in memory, or the process restarted). */

@@ -74,11 +74,13 @@ export class StreamRegistry {
       bus,
       authorize,
       followIdleMs = DEFAULT_FOLLOW_IDLE_MS,
+      onStreamFinished,
       ...defaults
     } = options;
     if (authorize !== undefined && typeof authorize !== 'function') {
       throw new InvalidStreamInputError('Option authorize must be a function (request, stream) => boolean.');
     }
+    assertHook('onStreamFinished', onStreamFinished);
     this.gate = new StreamGate(authorize, logger);
     for (const [name, value] of Object.entries({ maxStreams, maxClients, followIdleMs })) {
       if (!Number.isSafeInteger(value) || value < 1) {
@@ -97,6 +99,7 @@ export class StreamRegistry {
       logger,
       store,
       bus,
+      finishHooks: onStreamFinished ? [onStreamFinished] : [],
       onFinish: (stream) => this.retention.schedule(stream),
       onAppend: (bytes) => this.metrics.event(bytes),
       onAttach: (tier) => {
@@ -147,7 +150,8 @@ export class StreamRegistry {
    */
   create<T = unknown>(producer?: StreamProducer<T>, options: CreateStreamOptions = {}): ResumableStream {
     if (this.closed) throw new RegistryClosedError();
-    const { id: givenId, authorize, ...streamOptions } = options;
+    const { id: givenId, authorize, onFinished, ...streamOptions } = options;
+    assertHook('onFinished', onFinished);
     if (authorize !== undefined && typeof authorize !== 'function') {
       throw new InvalidStreamInputError('Option authorize must be a function (request, stream) => boolean.');
     }
@@ -161,7 +165,8 @@ export class StreamRegistry {
     }
     const resolved: ResolvedStreamOptions = resolveStreamOptions(this.defaults, streamOptions);
     const claimed = this.bus !== undefined || (this.store !== undefined && givenId !== undefined);
-    const hooks = claimed ? claimingHooks(this.hooks, givenId !== undefined) : this.hooks;
+    const base = onFinished ? { ...this.hooks, finishHooks: [onFinished, ...this.hooks.finishHooks!] } : this.hooks;
+    const hooks = claimed ? claimingHooks(base, givenId !== undefined) : base;
     const stream =
       hooks.bus && this.bus
         ? new SharedStream(id, resolved, hooks, hooks.bus)
@@ -346,5 +351,11 @@ export class StreamRegistry {
       `observe(${JSON.stringify(id.slice(0, 80))}): no such stream in memory, and observe() does not look in the store or on the bus. ` +
         'Put @UseGuards(StreamGuard) on the @Sse() route (or use @ResumableSse()), or await registry.locate(id) first.',
     );
+  }
+}
+
+function assertHook(name: string, hook: unknown): void {
+  if (hook !== undefined && typeof hook !== 'function') {
+    throw new InvalidStreamInputError(`Option ${name} must be a function ({ stream, state, error, result }) => void.`);
   }
 }

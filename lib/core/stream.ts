@@ -8,13 +8,14 @@ import type { PersistFunction, StoredStreamMeta } from './event-store.js';
 import { formatEventId, newEpoch } from './event-id.js';
 import { lostEventOf, type ResolvedStreamOptions } from './options.js';
 import type { BusEvent, BusOpenOptions } from './stream-bus.js';
-import { runProducer, type StreamProducer } from './producer.js';
+import type { StreamProducer } from './producer.js';
 import type { StreamLog } from './stream-log.js';
 import { buildStreamParts } from './stream-parts.js';
 import { serializeData } from './sse-format.js';
 import { ClientFacingStream, type StreamClients } from './stream-clients.js';
 import { isFinishedState, type EventInput, type StreamEvent, type StreamState } from './stream-event.js';
 import type { PersistResult, StreamPersistence } from './stream-persistence.js';
+import { StreamTurn } from './stream-turn.js';
 
 import type { FollowedStreamState, RestoredStreamState, StreamHooks } from './stream-origin.js';
 
@@ -36,8 +37,8 @@ export class ResumableStream extends ClientFacingStream {
   protected readonly clients: StreamClients;
   private timeoutTimer: NodeJS.Timeout | undefined;
   protected readonly abortController = new AbortController();
-  private readonly finishedPromise: Promise<StreamState>;
-  protected resolveFinished!: (state: StreamState) => void;
+  /** The producer's run, its soft cancel, and the finish hooks. */
+  protected readonly turn: StreamTurn;
   protected shared: Promise<void> = Promise.resolve();
   /** Produced on another instance: events arrive through `ingest()`. */
   readonly follower: boolean;
@@ -60,7 +61,7 @@ export class ResumableStream extends ClientFacingStream {
     this.producedHere = origin === undefined;
     this.epoch = origin?.epoch ?? newEpoch();
     const startAfter = follower?.startAfter ?? restored?.lastSequence ?? 0;
-    this.finishedPromise = new Promise((resolve) => (this.resolveFinished = resolve));
+    this.turn = new StreamTurn(this, hooks.logger, origin ? [] : (hooks.finishHooks ?? []));
     const parts = buildStreamParts(
       this,
       hooks,
@@ -126,9 +127,17 @@ export class ResumableStream extends ClientFacingStream {
     return this.isFinished ? Promise.resolve() : this.log.whenIssued(sequence, timeoutMs);
   }
 
-  /** Resolves with the final state once the stream has finished. */
+  /**
+   * Resolves with the final state once the stream has finished and its producer has returned
+   * (after a cancel, when it has reacted to its signal), the moment the finish hooks are called.
+   */
   whenFinished(): Promise<StreamState> {
-    return this.finishedPromise;
+    return this.turn.finished;
+  }
+
+  /** @internal Resolves once the final event is taken in (clients have it), the producer maybe still running. */
+  whenEnded(): Promise<StreamState> {
+    return this.turn.ended;
   }
 
   /** The buffered event with this sequence, if it is still held. */
@@ -150,7 +159,7 @@ export class ResumableStream extends ClientFacingStream {
     }
     if (!producer) return;
     const context = { streamId: this.id, signal: this.signal, send: (input: EventInput) => this.send(input) };
-    runProducer(producer, context, this.options.toEvent).then(
+    this.turn.run(producer, context, this.options.toEvent).then(
       () => this.complete(),
       (error: unknown) => this.fail(error),
     );
@@ -189,6 +198,7 @@ export class ResumableStream extends ClientFacingStream {
       this.hooks.logger.debug?.(`Stream ${this.id}: producer error after the stream finished: ${String(error)}`);
       return false;
     }
+    this.turn.failedWith(error);
     const message = error instanceof PublicStreamError ? error.message : 'The stream failed.';
     const stack = error instanceof Error ? error.stack : undefined;
     this.hooks.logger.error(
@@ -202,6 +212,23 @@ export class ResumableStream extends ClientFacingStream {
   cancel(reason = 'cancelled'): boolean {
     this.assertProducedHere('cancel()');
     return this.finish('cancelled', this.options.eventTypes.cancelled, { status: 'cancelled', reason });
+  }
+
+  /**
+   * Ends the stream for clients now (the final `cancelled` event, with `soft: true`) without
+   * aborting the producer: it sees `ctx.softCancelled`, what it sends is dropped, and what it
+   * returns reaches the finish hooks. Returns false if the stream had already finished.
+   */
+  softCancel(reason = 'cancelled'): boolean {
+    this.assertProducedHere('softCancel()');
+    if (!this.takesEvents) return false;
+    const data = { status: 'cancelled', reason, soft: true };
+    return this.turn.softCancel(reason, () => this.finish('cancelled', this.options.eventTypes.cancelled, data));
+  }
+
+  /** Aborts the producer's signal, unless the stream was soft-cancelled (its producer runs on). */
+  protected stopProducer(reason: unknown): void {
+    if (!this.turn.softCancelled) this.abortController.abort(reason);
   }
 
   /** How the bus is told of this stream when it starts. */
@@ -269,12 +296,12 @@ export class ResumableStream extends ClientFacingStream {
     this.currentState = state;
     this.endedAt = Date.now();
     clearTimeout(this.timeoutTimer);
-    this.abortController.abort(new Error(`stream ${state}`));
+    this.stopProducer(new Error(`stream ${state}`));
     this.log.release(true);
     this.deliver();
     this.clients.stopHeartbeat();
-    this.resolveFinished(state);
     this.hooks.onFinish(this);
+    this.turn.streamEnded(state);
   }
 
   private assertProducedHere(what: string): void {
@@ -320,8 +347,9 @@ export class ResumableStream extends ClientFacingStream {
     };
   }
 
-  /** Stops background work (timers); the registry calls it when it drops the stream. */
+  /** Stops background work (timers) and a soft-cancelled producer; the registry calls it when it drops the stream. */
   dispose(): void {
+    this.abortController.abort(new Error('stream disposed'));
     this.persistence.stop();
     this.clients.stopHeartbeat();
     clearTimeout(this.timeoutTimer);
