@@ -37,11 +37,14 @@ export interface BusFollower {
 }
 
 /**
- * A message to the instance that produces a stream, sent from any instance: `cancel` today; the
- * channel carries any JSON message, so later kinds need no new transport.
+ * A message to the instance that produces a stream, sent from any instance: `cancel` and
+ * `soft-cancel` today; the channel carries any JSON message, so later kinds need no new transport.
  */
 export interface ControlMessage {
-  /** What to do: `cancel` ends the stream with the final `cancelled` event. */
+  /**
+   * What to do: `cancel` ends the stream with the final `cancelled` event; `soft-cancel` too, but
+   * without aborting the producer.
+   */
   readonly type: string;
   /** Why, passed on to the stream (e.g. the cancel reason). */
   readonly reason?: string;

@@ -18,16 +18,25 @@ export interface CancellingRegistry {
 /**
  * Cancels a stream wherever it is produced: here at once, on another instance through the bus's
  * control channel (then waits, briefly, for the final event every instance gets). Idempotent: a
- * stream that has already ended answers with the state it ended in.
+ * stream that has already ended answers with the state it ended in. `soft`: the producer is not
+ * aborted (see `ResumableStream.softCancel()`).
  */
-export async function cancelStream(registry: CancellingRegistry, id: string, reason: string): Promise<StreamState> {
+export async function cancelStream(
+  registry: CancellingRegistry,
+  id: string,
+  reason: string,
+  soft = false,
+): Promise<StreamState> {
   if (!STREAM_ID_PATTERN.test(id)) throw new StreamNotFoundError(id);
   const held = registry.get(id);
-  if (held && !held.follower) held.cancel(reason);
+  if (held && !held.follower) {
+    if (soft) held.softCancel(reason);
+    else held.cancel(reason);
+  }
   const info = held && !held.follower ? undefined : await registry.bus?.lookup(id);
   if (info && !isFinishedState(info.status)) {
     // Sent before following, so the producer stops as early as it can.
-    await registry.bus!.control(id, { type: 'cancel', reason });
+    await registry.bus!.control(id, { type: soft ? 'soft-cancel' : 'cancel', reason });
   }
   const stream = held ?? (await registry.locate(id));
   if (!stream) throw new StreamNotFoundError(id);

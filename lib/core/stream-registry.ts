@@ -286,6 +286,15 @@ export class StreamRegistry {
     return cancelStream(this, id, reason);
   }
 
+  /**
+   * Like `cancel()`, but the producer is not aborted (with a bus, from any instance): clients get
+   * the final `cancelled` event with `soft: true` at once; the producer sees `ctx.softCancelled`,
+   * what it still sends is dropped, and what it returns reaches the finish hooks.
+   */
+  softCancel(id: string, reason = 'cancelled'): Promise<StreamState> {
+    return cancelStream(this, id, reason, true);
+  }
+
   /** Cancels the stream if it still runs, ends its clients and forgets it. */
   remove(id: string): boolean {
     const stream = this.streams.get(id);
