@@ -109,6 +109,21 @@ describe.each(['express', 'fastify'] as const)('sample app HTTP contract (%s)', 
     expect((await fetch(`${server.baseUrl}/streams/nope`, { method: 'DELETE' })).status).toBe(404);
   });
 
+  it('soft-cancels with DELETE ?soft=1: clients get the final cancelled event with soft: true; again is harmless', async () => {
+    const { id, url } = await createStream(server.baseUrl, { events: 1000, intervalMs: 20 });
+    const reader = new SseReader(url);
+    await reader.waitFor((r) => r.events.length >= 2);
+    const response = await fetch(`${server.baseUrl}/streams/${id}?soft=1`, { method: 'DELETE' });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ stream_id: id, state: 'cancelled', soft: true });
+    await reader.done;
+    expect(reader.events.at(-1)!.event).toBe('cancelled');
+    expect(JSON.parse(reader.events.at(-1)!.data)).toEqual({ status: 'cancelled', reason: 'cancelled', soft: true });
+    const again = await fetch(`${server.baseUrl}/streams/${id}?soft=1`, { method: 'DELETE' });
+    expect(await again.json()).toEqual({ stream_id: id, state: 'cancelled', soft: true });
+    expect((await fetch(`${server.baseUrl}/streams/nope?soft=1`, { method: 'DELETE' })).status).toBe(404);
+  });
+
   it('sends heartbeat comments on an idle stream', async () => {
     const { url } = await createStream(server.baseUrl, { events: 1, startDelayMs: 2_000 });
     const reader = new SseReader(url);

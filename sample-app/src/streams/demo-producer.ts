@@ -13,15 +13,18 @@ export function demoText(index: number, size: number): string {
 
 /**
  * The sample producer: `events` events of type `text_delta`, data `{ index, text, t }` where `t`
- * is the send time (ms since the epoch, fractional), one every `intervalMs`.
+ * is the send time (ms since the epoch, fractional), one every `intervalMs`. Soft-cancelled, it
+ * stops and returns what a provider would bill (`{ events_sent }`, for the finish hooks).
  */
 export function demoProducer(request: CreateStreamRequest): StreamProducer {
-  return async ({ signal, send }) => {
+  return async (context) => {
+    const { signal, send } = context;
     if (request.startDelayMs > 0) await sleep(request.startDelayMs, undefined, { signal });
     const tokens = request.prompt === undefined ? undefined : tokenize(answerFor(request.prompt));
     const total = Math.min(request.events, tokens?.length ?? Infinity);
     const count = request.failAfter === undefined ? total : Math.min(total, request.failAfter);
-    for (let index = 0; index < count && !signal.aborted; index++) {
+    let index = 0;
+    for (; index < count && !signal.aborted && !context.softCancelled; index++) {
       const text = tokens ? tokens[index] : demoText(index, request.size);
       send({ type: 'text_delta', data: { index, text, t: performance.timeOrigin + performance.now() } });
       // Prose arrives like a model typing: irregular gaps around intervalMs.
@@ -29,8 +32,9 @@ export function demoProducer(request: CreateStreamRequest): StreamProducer {
       if (pause === 0) await nextTurn();
       else await sleep(pause, undefined, { signal });
     }
-    if (request.failAfter !== undefined) {
+    if (request.failAfter !== undefined && !context.softCancelled) {
       throw new PublicStreamError(`The producer failed after ${request.failAfter} events, as requested (failAfter).`);
     }
+    return { events_sent: index };
   };
 }

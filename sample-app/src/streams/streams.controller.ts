@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { Controller, Delete, HttpCode, Param, Post, Req } from '@nestjs/common';
+import { Controller, Delete, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
 import { AdmittedStream, ResumableSse, ResumableStream, StreamRegistry } from 'nestjs-meridian-stream';
 import { nodeRequest, readJsonBody } from '../http-input.js';
 import { parseCreateStreamRequest } from './create-stream-request.js';
@@ -46,10 +46,16 @@ export class StreamsController {
 
   /**
    * Cancels the stream on whichever instance produces it: every client gets the final `cancelled`
-   * event. Idempotent: a finished stream answers with the state it ended in.
+   * event. Idempotent: a finished stream answers with the state it ended in. `?soft=1` soft-cancels:
+   * clients get the final event (with `soft: true`) at once, the producer is not aborted and
+   * finishes on its own (200 `{ stream_id, state, soft: true }`).
    */
   @Delete(':id')
-  async cancel(@Param('id') id: string): Promise<{ stream_id: string; state: string }> {
+  async cancel(
+    @Param('id') id: string,
+    @Query('soft') soft?: string,
+  ): Promise<{ stream_id: string; state: string; soft?: true }> {
+    if (soft === '1' || soft === 'true') return { stream_id: id, state: await this.registry.softCancel(id), soft: true };
     return { stream_id: id, state: await this.registry.cancel(id) };
   }
 }
