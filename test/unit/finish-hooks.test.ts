@@ -17,7 +17,11 @@ afterEach(async () => {
 /** A registry whose module-wide hook records every call (and when whenFinished had resolved). */
 function instance(options: StreamRegistryOptions = {}) {
   const calls: StreamFinishedInfo[] = [];
-  const registry = new StreamRegistry({ heartbeatMs: 0, onStreamFinished: (info) => void calls.push(info), ...options });
+  const registry = new StreamRegistry({
+    heartbeatMs: 0,
+    onStreamFinished: (info) => void calls.push(info),
+    ...options,
+  });
   registries.push(registry);
   return { registry, calls };
 }

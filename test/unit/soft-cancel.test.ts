@@ -16,7 +16,11 @@ afterEach(async () => {
 
 function instance(options: StreamRegistryOptions = {}) {
   const calls: StreamFinishedInfo[] = [];
-  const registry = new StreamRegistry({ heartbeatMs: 0, onStreamFinished: (info) => void calls.push(info), ...options });
+  const registry = new StreamRegistry({
+    heartbeatMs: 0,
+    onStreamFinished: (info) => void calls.push(info),
+    ...options,
+  });
   registries.push(registry);
   return { registry, calls };
 }
@@ -156,7 +160,9 @@ describe('soft cancel: two instances on one bus', () => {
     expect(parsed(onA.events[1].data)).toEqual({ status: 'cancelled', reason: 'stop', soft: true });
     expect(onC.events.map((e) => [e.id, e.type, e.data])).toEqual(history);
     expect((await bus.read(stream.id, 0, 10)).map((e) => e.type)).toEqual(['delta', 'cancelled']);
-    expect(a.calls).toEqual([expect.objectContaining({ state: 'cancelled', result: { inputTokens: 3, outputTokens: 7 } })]);
+    expect(a.calls).toEqual([
+      expect.objectContaining({ state: 'cancelled', result: { inputTokens: 3, outputTokens: 7 } }),
+    ]);
     expect(b.calls).toHaveLength(0);
     expect(c.calls).toHaveLength(0);
     await expect(b.registry.softCancel(stream.id)).resolves.toBe('cancelled');

@@ -55,7 +55,8 @@ export class StreamsController {
     @Param('id') id: string,
     @Query('soft') soft?: string,
   ): Promise<{ stream_id: string; state: string; soft?: true }> {
-    if (soft === '1' || soft === 'true') return { stream_id: id, state: await this.registry.softCancel(id), soft: true };
+    if (soft === '1' || soft === 'true')
+      return { stream_id: id, state: await this.registry.softCancel(id), soft: true };
     return { stream_id: id, state: await this.registry.cancel(id) };
   }
 }
