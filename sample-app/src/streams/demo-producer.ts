@@ -17,14 +17,15 @@ export function demoText(index: number, size: number): string {
  * stops and returns what a provider would bill (`{ events_sent }`, for the finish hooks).
  */
 export function demoProducer(request: CreateStreamRequest): StreamProducer {
-  return async (context) => {
-    const { signal, send } = context;
+  return async ({ signal, send, onSoftCancel }) => {
+    let softCancelled = false;
+    onSoftCancel(() => (softCancelled = true));
     if (request.startDelayMs > 0) await sleep(request.startDelayMs, undefined, { signal });
     const tokens = request.prompt === undefined ? undefined : tokenize(answerFor(request.prompt));
     const total = Math.min(request.events, tokens?.length ?? Infinity);
     const count = request.failAfter === undefined ? total : Math.min(total, request.failAfter);
     let index = 0;
-    for (; index < count && !signal.aborted && !context.softCancelled; index++) {
+    for (; index < count && !signal.aborted && !softCancelled; index++) {
       const text = tokens ? tokens[index] : demoText(index, request.size);
       send({ type: 'text_delta', data: { index, text, t: performance.timeOrigin + performance.now() } });
       // Prose arrives like a model typing: irregular gaps around intervalMs.
@@ -32,7 +33,7 @@ export function demoProducer(request: CreateStreamRequest): StreamProducer {
       if (pause === 0) await nextTurn();
       else await sleep(pause, undefined, { signal });
     }
-    if (request.failAfter !== undefined && !context.softCancelled) {
+    if (request.failAfter !== undefined && !softCancelled) {
       throw new PublicStreamError(`The producer failed after ${request.failAfter} events, as requested (failAfter).`);
     }
     return { events_sent: index };
