@@ -91,7 +91,8 @@ export class InProcessStreamBus implements StreamBus {
   private ended(streamId: string, channel: Channel, status: StreamState): void {
     channel.status = status;
     channel.onControl = undefined;
-    for (const entry of channel.descriptor?.active ?? []) if (this.active.get(entry) === streamId) this.active.delete(entry);
+    for (const entry of channel.descriptor?.active ?? [])
+      if (this.active.get(entry) === streamId) this.active.delete(entry);
   }
 
   persisted(streamId: string, throughSequence: number): void {

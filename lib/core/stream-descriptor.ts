@@ -75,7 +75,9 @@ export class StreamDescriber {
     this.authorizers = namedFunctions('authorizers', options.authorizers);
     const activeKeys = options.activeKeys ?? [];
     if (!Array.isArray(activeKeys) || activeKeys.some((key) => typeof key !== 'string' || !/^\w{1,64}$/.test(key))) {
-      throw new InvalidStreamInputError('Option activeKeys must be a list of metadata field names (1 to 64 of A-Z a-z 0-9 _).');
+      throw new InvalidStreamInputError(
+        'Option activeKeys must be a list of metadata field names (1 to 64 of A-Z a-z 0-9 _).',
+      );
     }
     this.activeKeys = activeKeys;
     this.logger = options.logger;
@@ -94,13 +96,17 @@ export class StreamDescriber {
     let catchupFunction = catchup as CatchupFunction | undefined;
     if (typeof catchup === 'string') {
       catchupFunction = this.catchups[catchup];
-      if (!catchupFunction) throw new InvalidStreamInputError(`Option catchup: no catchup named "${catchup}" in the registry's catchups.`);
+      if (!catchupFunction)
+        throw new InvalidStreamInputError(`Option catchup: no catchup named "${catchup}" in the registry's catchups.`);
       portable.catchup = catchup;
     }
     let authorizer = authorize as StreamAuthorizer | undefined;
     if (typeof authorize === 'string') {
       authorizer = this.authorizers[authorize];
-      if (!authorizer) throw new InvalidStreamInputError(`Option authorize: no authorizer named "${authorize}" in the registry's authorizers.`);
+      if (!authorizer)
+        throw new InvalidStreamInputError(
+          `Option authorize: no authorizer named "${authorize}" in the registry's authorizers.`,
+        );
       portable.authorize = authorize;
     }
     const active = this.activeEntries(checked);
@@ -109,14 +115,19 @@ export class StreamDescriber {
   }
 
   /** The options of a stream described elsewhere, as a layer over this registry's defaults. */
-  optionsOf(streamId: string, descriptor: StreamDescriptor | undefined): StreamOptions & { descriptor?: StreamDescriptor } {
+  optionsOf(
+    streamId: string,
+    descriptor: StreamDescriptor | undefined,
+  ): StreamOptions & { descriptor?: StreamDescriptor } {
     if (!descriptor) return {};
     const { catchup, authorize: _authorize, ...rest } = descriptor.options;
     let catchupFunction: CatchupFunction | undefined;
     if (catchup !== undefined) {
       catchupFunction = this.catchups[catchup];
       if (!catchupFunction) {
-        this.logger.warn(`Stream ${streamId}: its catchup "${catchup}" is not among this registry's catchups; clients catch up from the store as is.`);
+        this.logger.warn(
+          `Stream ${streamId}: its catchup "${catchup}" is not among this registry's catchups; clients catch up from the store as is.`,
+        );
       }
     }
     return { ...rest, catchup: catchupFunction, descriptor };
@@ -131,7 +142,9 @@ export class StreamDescriber {
     if (name === undefined) return undefined;
     const found = this.authorizers[name];
     if (found) return found;
-    this.logger.warn(`Stream ${streamId}: its authorize "${name}" is not among this registry's authorizers; every client is refused.`);
+    this.logger.warn(
+      `Stream ${streamId}: its authorize "${name}" is not among this registry's authorizers; every client is refused.`,
+    );
     return () => false;
   }
 
@@ -166,7 +179,9 @@ export class StreamDescriber {
 
 /** Whether a stream's descriptor matches every field of a `findActive()` key. */
 export function matchesKey(descriptor: StreamDescriptor | undefined, key: Readonly<Record<string, string>>): boolean {
-  return descriptor !== undefined && Object.entries(key).every(([field, value]) => descriptor.metadata[field] === value);
+  return (
+    descriptor !== undefined && Object.entries(key).every(([field, value]) => descriptor.metadata[field] === value)
+  );
 }
 
 /** A descriptor read back from JSON (store or bus); undefined when missing or malformed. */
@@ -183,7 +198,9 @@ export function parseDescriptor(json: string | null | undefined): StreamDescript
 
 function activeEntry(field: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ACTIVE_VALUE_LENGTH) {
-    throw new InvalidStreamInputError(`findActive(): the value of "${field}" must be a string of 1 to ${MAX_ACTIVE_VALUE_LENGTH} characters.`);
+    throw new InvalidStreamInputError(
+      `findActive(): the value of "${field}" must be a string of 1 to ${MAX_ACTIVE_VALUE_LENGTH} characters.`,
+    );
   }
   return `${field}=${value}`;
 }
@@ -192,7 +209,10 @@ function activeEntry(field: string, value: unknown): string {
 function checkMetadata(metadata: unknown): StreamMetadata {
   if (metadata === undefined) return EMPTY_METADATA;
   if (!isPlainObject(metadata)) {
-    throw new StreamMetadataError('Option metadata must be a plain JSON object, e.g. { chatId: "c1", userId: "u1" }.', 400);
+    throw new StreamMetadataError(
+      'Option metadata must be a plain JSON object, e.g. { chatId: "c1", userId: "u1" }.',
+      400,
+    );
   }
   const problem = jsonProblem(metadata, 'metadata', new Set());
   if (problem) throw new StreamMetadataError(`Option ${problem}; metadata must be plain JSON.`, 400);
@@ -236,7 +256,10 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-function namedFunctions<T>(option: string, given: Readonly<Record<string, T>> | undefined): Readonly<Record<string, T>> {
+function namedFunctions<T>(
+  option: string,
+  given: Readonly<Record<string, T>> | undefined,
+): Readonly<Record<string, T>> {
   if (given === undefined) return {};
   if (!isPlainObject(given) || Object.values(given).some((value) => typeof value !== 'function')) {
     throw new InvalidStreamInputError(`Option ${option} must be an object of named functions, e.g. { blocks: fn }.`);

@@ -28,7 +28,9 @@ export class ActiveIndex {
     for (const entry of entries) {
       this.commands
         .pexpire(activeKey(this.prefix, entry), ttlMs, 'GT')
-        .catch((error: Error) => this.logger.warn(`Stream ${streamId}: refreshing its active index failed: ${error.message}`));
+        .catch((error: Error) =>
+          this.logger.warn(`Stream ${streamId}: refreshing its active index failed: ${error.message}`),
+        );
     }
   }
 
@@ -37,7 +39,9 @@ export class ActiveIndex {
     for (const entry of entries) {
       this.scripts
         .run(DROP_ACTIVE, [activeKey(this.prefix, entry)], [streamId])
-        .catch((error: Error) => this.logger.warn(`Stream ${streamId}: dropping its active index failed (it expires): ${error.message}`));
+        .catch((error: Error) =>
+          this.logger.warn(`Stream ${streamId}: dropping its active index failed (it expires): ${error.message}`),
+        );
     }
   }
 

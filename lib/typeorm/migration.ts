@@ -64,4 +64,7 @@ export class AddMeridianStreamDescriptor1796000000000 implements MigrationInterf
 }
 
 /** Add these to your DataSource's `migrations`, all of them, in this order. */
-export const meridianStreamMigrations = [CreateMeridianStreamTables1795000000000, AddMeridianStreamDescriptor1796000000000];
+export const meridianStreamMigrations = [
+  CreateMeridianStreamTables1795000000000,
+  AddMeridianStreamDescriptor1796000000000,
+];

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type Cluster } from 'ioredis';
 import type { BusEvent, BusFollower } from 'nestjs-meridian-stream';
-import type { BusOpenOptions, ControlMessage } from '../../lib/core/stream-bus.js';
+import type { BusOpenOptions } from '../../lib/core/stream-bus.js';
 import { RedisStreamBus, type RedisStreamBusOptions } from 'nestjs-meridian-stream/redis';
 import { PrivateRedis } from '../support/private-redis.js';
 import { PrivateRedisCluster } from '../support/private-redis-cluster.js';

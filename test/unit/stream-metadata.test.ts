@@ -115,19 +115,28 @@ describe('create({ metadata }) on one registry', () => {
 });
 
 describe('metadata and options across two registries on one bus', () => {
-  test('B sees A\'s metadata, portable options and named hooks; functions stay on A', async () => {
+  test("B sees A's metadata, portable options and named hooks; functions stay on A", async () => {
     const bus = new InProcessStreamBus();
     const seen: unknown[] = [];
     const named = {
       catchups: { blocks },
-      authorizers: { owner: (request: unknown, stream: { metadata: Record<string, unknown> }) => (request as { user: string }).user === stream.metadata.userId },
+      authorizers: {
+        owner: (request: unknown, stream: { metadata: Record<string, unknown> }) =>
+          (request as { user: string }).user === stream.metadata.userId,
+      },
     };
     const authorize = (_request: unknown, stream: { metadata: unknown }) => (seen.push(stream.metadata), true);
     const a = instance({ bus, ...named, authorize });
     const b = instance({ bus, ...named, authorize });
     const { producer, release } = held();
     const metadata = { chatId: 'c1', userId: 'u1' };
-    const options = { metadata, retryMs: 1234, eventTypes: { done: 'finished' }, catchup: 'blocks', authorize: 'owner' };
+    const options = {
+      metadata,
+      retryMs: 1234,
+      eventTypes: { done: 'finished' },
+      catchup: 'blocks',
+      authorize: 'owner',
+    };
     const stream = a.create(producer, options);
     const direct = a.create(undefined, { catchup: blocks, authorize: () => false });
     await Promise.all([stream.whenShared(), direct.whenShared()]);
