@@ -90,7 +90,7 @@ export class StreamDescriber {
     authorize: StreamAuthorizer | string | undefined,
   ): DescribedStream {
     const checked = checkMetadata(metadata);
-    const { catchup, toEvent: _toEvent, ...rest } = options;
+    const { catchup, toEvent, ...rest } = options;
     const portable: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(rest)) if (value !== undefined) portable[key] = value;
     let catchupFunction = catchup as CatchupFunction | undefined;
@@ -111,7 +111,8 @@ export class StreamDescriber {
     }
     const active = this.activeEntries(checked);
     const descriptor: StreamDescriptor = { metadata: checked, options: portable, ...(active.length ? { active } : {}) };
-    return { descriptor, options: { ...rest, catchup: catchupFunction, descriptor }, authorize: authorizer };
+    // toEvent is the producer's alone: it stays here, and does not travel.
+    return { descriptor, options: { ...rest, toEvent, catchup: catchupFunction, descriptor }, authorize: authorizer };
   }
 
   /** The options of a stream described elsewhere, as a layer over this registry's defaults. */
