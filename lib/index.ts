@@ -26,6 +26,13 @@ export {
   type StreamState,
 } from './core/stream-event.js';
 export type { ClientSink } from './core/stream-client.js';
+export {
+  MAX_METADATA_BYTES,
+  type JsonValue,
+  type PortableStreamOptions,
+  type StreamDescriptor,
+  type StreamMetadata,
+} from './core/stream-descriptor.js';
 
 export type { EventStore, StoredEvent, StoredStreamMeta } from './core/event-store.js';
 export type {
@@ -47,6 +54,7 @@ export {
   InvalidEventIdError,
   InvalidStreamInputError,
   EventTooLargeError,
+  StreamMetadataError,
   StreamLimitError,
   StreamProducedElsewhereError,
   StreamFullyDeliveredError,

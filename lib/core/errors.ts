@@ -65,6 +65,17 @@ export class InvalidStreamInputError extends MeridianStreamError {
   }
 }
 
+/**
+ * A stream's `metadata` is not a small plain JSON object: 400, or 413 when it is over
+ * `MAX_METADATA_BYTES` (4 KiB) as JSON. The message names the fix.
+ */
+export class StreamMetadataError extends MeridianStreamError {
+  readonly code = 'INVALID_STREAM_METADATA';
+  constructor(message: string, statusCode: 400 | 413) {
+    super(message, statusCode);
+  }
+}
+
 /** One event is larger than `maxEventBytes`. */
 export class EventTooLargeError extends MeridianStreamError {
   readonly code = 'EVENT_TOO_LARGE';

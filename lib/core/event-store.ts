@@ -1,4 +1,5 @@
 import { formatEventId } from './event-id.js';
+import type { StreamDescriptor } from './stream-descriptor.js';
 import type { StreamEvent, StreamState } from './stream-event.js';
 
 /** What a store keeps about a stream besides its events. */
@@ -13,6 +14,11 @@ export interface StoredStreamMeta {
   readonly lastSequence: number;
   /** When the stream finished, once its final event is stored; null before. */
   readonly finishedAt: Date | null;
+  /**
+   * The stream's metadata and the options that travel with it, written with the stream's first
+   * row; a store that drops it still works, but streams brought back from it have no metadata.
+   */
+  readonly descriptor?: StreamDescriptor;
 }
 
 /** An event as a store returns it; the stream's epoch comes from its metadata. */

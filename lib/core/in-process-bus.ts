@@ -8,6 +8,7 @@ import type {
   ControlMessage,
   StreamBus,
 } from './stream-bus.js';
+import type { StreamDescriptor } from './stream-descriptor.js';
 import type { StreamState } from './stream-event.js';
 
 interface Channel {
@@ -20,6 +21,7 @@ interface Channel {
   followers: Set<BusFollower>;
   /** The producer's control handler while it runs. */
   onControl?: (message: ControlMessage) => void;
+  readonly descriptor?: StreamDescriptor;
 }
 
 /** Limits of what {@link InProcessStreamBus} keeps per stream beyond what is stored. */
@@ -37,6 +39,8 @@ export interface InProcessStreamBusOptions {
  */
 export class InProcessStreamBus implements StreamBus {
   private readonly channels = new Map<string, Channel>();
+  /** `field=value` -> the stream last opened with it, while it runs (see `findActive()`). */
+  private readonly active = new Map<string, string>();
   private readonly maxLength: number;
   private readonly maxBytes: number;
 
@@ -50,7 +54,13 @@ export class InProcessStreamBus implements StreamBus {
     if (held?.epoch === epoch) return;
     if (held) throw new StreamAlreadyExistsError(streamId);
     const channel = { epoch, status: 'running' as const, persistedThrough: 0, events: [], bytes: 0 };
-    this.channels.set(streamId, { ...channel, followers: new Set(), onControl: options.onControl });
+    const { onControl, descriptor } = options;
+    this.channels.set(streamId, { ...channel, followers: new Set(), onControl, descriptor });
+    for (const entry of descriptor?.active ?? []) this.active.set(entry, streamId);
+  }
+
+  async findActive(entry: string): Promise<string | undefined> {
+    return this.active.get(entry);
   }
 
   /** One process cannot lose its own lease: every append of a running stream is accepted. */
@@ -64,7 +74,7 @@ export class InProcessStreamBus implements StreamBus {
       while (channel.events.length > 1 && (channel.events.length > this.maxLength || channel.bytes > this.maxBytes)) {
         channel.bytes -= Buffer.byteLength(channel.events.shift()!.data);
       }
-      if (event.final) this.ended(channel, event.final);
+      if (event.final) this.ended(streamId, channel, event.final);
       for (const follower of channel.followers) follower.event(event);
     }
     return { accepted: true };
@@ -78,9 +88,11 @@ export class InProcessStreamBus implements StreamBus {
     return true;
   }
 
-  private ended(channel: Channel, status: StreamState): void {
+  private ended(streamId: string, channel: Channel, status: StreamState): void {
     channel.status = status;
     channel.onControl = undefined;
+    for (const entry of channel.descriptor?.active ?? [])
+      if (this.active.get(entry) === streamId) this.active.delete(entry);
   }
 
   persisted(streamId: string, throughSequence: number): void {
@@ -101,7 +113,13 @@ export class InProcessStreamBus implements StreamBus {
   async lookup(streamId: string): Promise<BusStreamInfo | undefined> {
     const channel = this.channels.get(streamId);
     return (
-      channel && { streamId, epoch: channel.epoch, status: channel.status, persistedThrough: channel.persistedThrough }
+      channel && {
+        streamId,
+        epoch: channel.epoch,
+        status: channel.status,
+        persistedThrough: channel.persistedThrough,
+        descriptor: channel.descriptor,
+      }
     );
   }
 

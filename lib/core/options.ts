@@ -1,5 +1,6 @@
 import { InvalidStreamInputError } from './errors.js';
 import type { EventInput } from './stream-event.js';
+import type { StreamDescriptor } from './stream-descriptor.js';
 
 /** Names of the event types the library itself emits. */
 export interface StreamEventTypes {
@@ -101,6 +102,8 @@ export interface ResolvedStreamOptions extends Required<
   readonly eventTypes: StreamEventTypes;
   /** The stream's `toEvent`, or the default (the item is the data). */
   readonly toEvent: (item: unknown) => EventInput;
+  /** What travels with the stream (store, bus): its metadata and portable options. */
+  readonly descriptor?: StreamDescriptor;
 }
 
 /** The default names of the library's own event types. */

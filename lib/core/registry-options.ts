@@ -1,6 +1,7 @@
 import type { EventStore } from './event-store.js';
 import type { StreamLogger } from './logger.js';
-import type { StreamOptions } from './options.js';
+import type { CatchupFunction, StreamOptions } from './options.js';
+import type { StreamMetadata } from './stream-descriptor.js';
 import type { ResumePoint } from './resume.js';
 import type { StreamBus } from './stream-bus.js';
 import type { CatchupTier, LocateSource } from './stream-metrics.js';
@@ -44,6 +45,19 @@ export interface StreamRegistryOptions extends StreamOptions {
    * `WithOnError` in one). A hook that throws is logged.
    */
   readonly onStreamFinished?: StreamFinishedHook;
+  /**
+   * Catch-up functions by name, for `create(..., { catchup: 'name' })`: a name travels with the
+   * stream, so every instance that registers the same name uses it for the stream, and so does
+   * this one after a restart. A function given directly stays with the producing instance.
+   */
+  readonly catchups?: Readonly<Record<string, CatchupFunction>>;
+  /** Authorize hooks by name, for `create(..., { authorize: 'name' })`; see `catchups`. */
+  readonly authorizers?: Readonly<Record<string, StreamAuthorizer>>;
+  /**
+   * Metadata fields that find a running stream with `findActive({ field: value })`, on any
+   * instance (e.g. `['chatId']`). Their values must be strings. Default: none.
+   */
+  readonly activeKeys?: readonly string[];
 }
 
 /** Options of `StreamRegistry.shutdown()`. */
@@ -57,20 +71,33 @@ export interface RegistryShutdownOptions {
   readonly drainMs?: number;
 }
 
-/** Options of `create()`: a stream's own options, and optionally its id. */
-export interface CreateStreamOptions extends StreamOptions {
+/** Options of `create()`: a stream's own options, and optionally its id and metadata. */
+export interface CreateStreamOptions extends Omit<StreamOptions, 'catchup'> {
   /** Use this id instead of a generated one: 1 to 128 of `A-Z a-z 0-9 _ -`. */
   readonly id?: string;
   /**
    * Who may subscribe, checked by `StreamGuard` with the request (after your own auth guards
    * ran, so `request.user` is set). A refusal is answered 404, exactly like an unknown stream.
-   * It lives in this process's memory with the stream: on an instance that only follows the
-   * stream, or after a restart, only the module-wide `authorize` applies, so use that one too
-   * when streams outlive their process.
+   * A function lives in this process's memory with the stream: on an instance that only follows
+   * the stream, or after a restart, only the module-wide `authorize` applies. A name registered
+   * in the registry's `authorizers` travels with the stream and applies everywhere (an instance
+   * that does not know the name refuses every client).
    */
-  readonly authorize?: StreamAuthorizer;
+  readonly authorize?: StreamAuthorizer | string;
   /** Like the registry's `onStreamFinished`, for this stream only; called before that one. */
   readonly onFinished?: StreamFinishedHook;
+  /**
+   * A catch-up function, or the name of one registered in the registry's `catchups` (only a name
+   * travels to other instances and through a restart). See {@link StreamOptions.catchup}.
+   */
+  readonly catchup?: CatchupFunction | string;
+  /**
+   * What the stream is about (`{ chatId, userId }`): a plain JSON object of at most 4 KiB,
+   * stored with the stream (store and bus) and read as `stream.metadata` on every instance, by
+   * `authorize` and by handlers, and after a restart.
+   * @throws StreamMetadataError (400; 413 over 4 KiB) from `create()`.
+   */
+  readonly metadata?: StreamMetadata;
 }
 
 /** A client let in: the stream it asked for and where it continues. What `admit()` resolves to. */

@@ -1,3 +1,4 @@
+import type { StreamDescriptor } from './stream-descriptor.js';
 import type { StreamState } from './stream-event.js';
 
 /** An event as it travels between instances. */
@@ -22,6 +23,8 @@ export interface BusStreamInfo {
   readonly status: StreamState;
   /** Every event up to this sequence is in the durable store. */
   readonly persistedThrough: number;
+  /** The stream's metadata and portable options, as given to `open()`. */
+  readonly descriptor?: StreamDescriptor;
 }
 
 /** Receives a followed stream's events, in order. */
@@ -65,6 +68,11 @@ export interface BusOpenOptions {
   readonly retentionMs: number;
   /** Called with each control message sent to the stream (see `StreamBus.control()`). */
   readonly onControl?: (message: ControlMessage) => void;
+  /**
+   * The stream's metadata and portable options, for `lookup()` on every instance. Its `active`
+   * entries index the stream for `findActive()` while it runs.
+   */
+  readonly descriptor?: StreamDescriptor;
 }
 
 /** What the bus answered to an append. */
@@ -118,6 +126,12 @@ export interface StreamBus {
    * received it, false when none did (the stream is finished, unknown, or its producer is gone).
    */
   control(streamId: string, message: ControlMessage): Promise<boolean>;
+  /**
+   * Optional: the id of the stream last opened with this `active` entry (`field=value`, see
+   * `BusOpenOptions.descriptor`) while it runs. May answer a stream that has just finished or
+   * whose producer is gone (the registry checks with `lookup()`); undefined when none.
+   */
+  findActive?(entry: string): Promise<string | undefined>;
   /** Releases connections and timers. */
   shutdown(): Promise<void>;
   /** Optional: verifies at start-up that the bus is reachable. */

@@ -1,6 +1,7 @@
 import type { EventStore } from './event-store.js';
 import { parseEventId } from './event-id.js';
-import { eventsPerBusRead, resolveStreamOptions, type StreamOptions } from './options.js';
+import { eventsPerBusRead, type ResolvedStreamOptions } from './options.js';
+import type { StreamDescriptor } from './stream-descriptor.js';
 import { STREAM_ID_PATTERN } from './registry-options.js';
 import type { StreamBus } from './stream-bus.js';
 import { StreamLimitError } from './errors.js';
@@ -15,7 +16,6 @@ export interface LocatingRegistry {
   readonly store: EventStore | undefined;
   readonly bus: StreamBus | undefined;
   readonly hooks: StreamHooks;
-  readonly defaults: StreamOptions;
   readonly maxStreams: number;
   readonly metrics: StreamMetrics;
   readonly closed: boolean;
@@ -23,6 +23,10 @@ export interface LocatingRegistry {
   followed(stream: ResumableStream): void;
   /** A stream brought back from the store is kept for its retention like any finished stream. */
   retain(stream: ResumableStream): void;
+  /** The options of a stream described elsewhere: its portable options over this registry's defaults. */
+  optionsOf(id: string, descriptor: StreamDescriptor | undefined): ResolvedStreamOptions;
+  /** A stream from the bus or the store gets the `authorize` it was created with (by name). */
+  described(stream: ResumableStream): void;
 }
 
 /**
@@ -85,7 +89,7 @@ export class StreamLocator {
       startAfter,
       persistedThrough: info.persistedThrough,
     };
-    const options = resolveStreamOptions(this.registry.defaults);
+    const options = this.registry.optionsOf(id, info.descriptor);
     const stream = new FollowedStream(id, options, this.registry.hooks, origin);
     // Filled with what the bus holds before anyone attaches, then fed live; pages bounded in bytes.
     const pageEvents = eventsPerBusRead(options);
@@ -97,6 +101,7 @@ export class StreamLocator {
     }
     const existing = this.registry.streams.get(id);
     if (existing) return existing;
+    this.registry.described(stream);
     this.registry.streams.set(id, stream);
     this.registry.metrics.located.bus++;
     if (!stream.isFinished) stream.followBus(bus);
@@ -132,7 +137,9 @@ export class StreamLocator {
       state: meta.status,
       finishedAt: meta.finishedAt?.getTime(),
     };
-    const stream = new RestoredStream(id, resolveStreamOptions(this.registry.defaults), this.registry.hooks, restored);
+    const options = this.registry.optionsOf(id, meta.descriptor);
+    const stream = new RestoredStream(id, options, this.registry.hooks, restored);
+    this.registry.described(stream);
     this.registry.streams.set(id, stream);
     this.registry.metrics.located.store++;
     // Served from the store alone; kept for the retention like any finished stream.

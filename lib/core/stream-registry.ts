@@ -35,6 +35,8 @@ import type { ObserveOptions } from './observe-stream.js';
 import { ResumableStream, type StreamHooks } from './stream.js';
 import { SharedStream } from './shared-stream.js';
 import { StreamMetrics } from './stream-metrics.js';
+import { ActiveStreams } from './active-streams.js';
+import { StreamDescriber } from './stream-descriptor.js';
 
 export * from './registry-options.js';
 
@@ -64,6 +66,8 @@ export class StreamRegistry {
   /** Waiting for the last client to leave (shutdown). */
   private readonly noClients: (() => void)[] = [];
   private readonly metrics = new StreamMetrics();
+  private readonly describer: StreamDescriber;
+  private readonly active: ActiveStreams;
 
   constructor(options: StreamRegistryOptions = {}) {
     const {
@@ -75,8 +79,12 @@ export class StreamRegistry {
       authorize,
       followIdleMs = DEFAULT_FOLLOW_IDLE_MS,
       onStreamFinished,
+      catchups,
+      authorizers,
+      activeKeys,
       ...defaults
     } = options;
+    this.describer = new StreamDescriber({ catchups, authorizers, activeKeys, logger });
     if (authorize !== undefined && typeof authorize !== 'function') {
       throw new InvalidStreamInputError('Option authorize must be a function (request, stream) => boolean.');
     }
@@ -125,7 +133,6 @@ export class StreamRegistry {
       store,
       bus,
       hooks: this.hooks,
-      defaults,
       maxStreams,
       metrics: this.metrics,
       get closed() {
@@ -135,7 +142,13 @@ export class StreamRegistry {
       retain: (stream) => {
         if (!this.retention.has(stream.id)) this.retention.schedule(stream);
       },
+      optionsOf: (id, descriptor) => resolveStreamOptions(defaults, this.describer.optionsOf(id, descriptor)),
+      described: (stream) => {
+        const authorizer = this.describer.authorizerOf(stream.id, stream.options.descriptor);
+        if (authorizer) this.gate.guard(stream, authorizer);
+      },
     });
+    this.active = new ActiveStreams({ describer: this.describer, bus, locate: (id) => this.locate(id) });
   }
 
   /**
@@ -150,10 +163,12 @@ export class StreamRegistry {
    */
   create<T = unknown>(producer?: StreamProducer<T>, options: CreateStreamOptions = {}): ResumableStream {
     if (this.closed) throw new RegistryClosedError();
-    const { id: givenId, authorize, onFinished, ...streamOptions } = options;
+    const { id: givenId, authorize, onFinished, metadata, ...streamOptions } = options;
     assertHook('onFinished', onFinished);
-    if (authorize !== undefined && typeof authorize !== 'function') {
-      throw new InvalidStreamInputError('Option authorize must be a function (request, stream) => boolean.');
+    if (authorize !== undefined && typeof authorize !== 'function' && typeof authorize !== 'string') {
+      throw new InvalidStreamInputError(
+        'Option authorize must be a function (request, stream) => boolean, or the name of one in authorizers.',
+      );
     }
     if (givenId !== undefined && (typeof givenId !== 'string' || !STREAM_ID_PATTERN.test(givenId))) {
       throw new InvalidStreamInputError('A stream id must be 1 to 128 characters of A-Z, a-z, 0-9, "_" and "-".');
@@ -163,7 +178,8 @@ export class StreamRegistry {
     if (this.streams.size >= this.maxStreams) {
       throw new StreamLimitError('maxStreams', this.maxStreams, 'The registry');
     }
-    const resolved: ResolvedStreamOptions = resolveStreamOptions(this.defaults, streamOptions);
+    const described = this.describer.describe(metadata, streamOptions, authorize);
+    const resolved: ResolvedStreamOptions = resolveStreamOptions(this.defaults, described.options);
     const claimed = this.bus !== undefined || (this.store !== undefined && givenId !== undefined);
     const base = onFinished ? { ...this.hooks, finishHooks: [onFinished, ...this.hooks.finishHooks!] } : this.hooks;
     const hooks = claimed ? claimingHooks(base, givenId !== undefined) : base;
@@ -171,8 +187,9 @@ export class StreamRegistry {
       hooks.bus && this.bus
         ? new SharedStream(id, resolved, hooks, hooks.bus)
         : new ResumableStream(id, resolved, hooks);
-    if (authorize) this.gate.guard(stream, authorize);
+    if (described.authorize) this.gate.guard(stream, described.authorize);
     this.streams.set(id, stream);
+    this.active.track(stream);
     this.streamsCreated++;
     stream.start(producer as StreamProducer | undefined);
     if (claimed) stream.whenShared().catch((error: unknown) => this.refuse(stream, error));
@@ -194,6 +211,18 @@ export class StreamRegistry {
    */
   locate(id: string, lastEventId?: string | null): Promise<ResumableStream | undefined> {
     return this.locator.locate(id, lastEventId);
+  }
+
+  /**
+   * The running stream whose metadata matches every field of `key` (e.g. `{ chatId }`), on any
+   * instance: what a "resume my chat" endpoint needs (none: answer 204). At least one field must
+   * be among the registry's `activeKeys`; with several matches, the one created last. Without a
+   * bus, only this process's streams are searched.
+   * @throws InvalidStreamInputError (400) when no field of `key` is in `activeKeys`.
+   */
+  findActive(key: Readonly<Record<string, string>>): Promise<ResumableStream | undefined> {
+    if (this.closed) return Promise.reject(new RegistryClosedError());
+    return this.active.find(key);
   }
 
   /**

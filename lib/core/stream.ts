@@ -16,6 +16,7 @@ import { ClientFacingStream, type StreamClients } from './stream-clients.js';
 import { isFinishedState, type EventInput, type StreamEvent, type StreamState } from './stream-event.js';
 import type { PersistResult, StreamPersistence } from './stream-persistence.js';
 import { StreamTurn } from './stream-turn.js';
+import { EMPTY_METADATA, type StreamMetadata } from './stream-descriptor.js';
 
 import type { FollowedStreamState, RestoredStreamState, StreamHooks } from './stream-origin.js';
 
@@ -92,6 +93,14 @@ export class ResumableStream extends ClientFacingStream {
   /** When the stream finished (ms since the epoch), if it has. */
   get finishedAt(): number | undefined {
     return this.endedAt;
+  }
+
+  /**
+   * What the stream is about, as given to `create({ metadata })`: the same on every instance and
+   * after a restart (it travels through the bus and the store). Frozen; `{}` when none was given.
+   */
+  get metadata(): StreamMetadata {
+    return this.options.descriptor?.metadata ?? EMPTY_METADATA;
   }
 
   /** Sequence of the last event issued (0 before the first). */
@@ -234,7 +243,8 @@ export class ResumableStream extends ClientFacingStream {
   /** How the bus is told of this stream when it starts. */
   protected busOpenOptions(): BusOpenOptions {
     const { retentionMs } = this.options;
-    return { stored: this.persistence.hasStore, lostEvent: lostEventOf(this.options), retentionMs };
+    const { descriptor } = this.options;
+    return { stored: this.persistence.hasStore, lostEvent: lostEventOf(this.options), retentionMs, descriptor };
   }
 
   /** Whether `send()` still takes events (a shared stream stops taking them while its end is on its way). */
@@ -344,6 +354,7 @@ export class ResumableStream extends ClientFacingStream {
       status: complete ? this.currentState : 'running',
       lastSequence: throughSequence,
       finishedAt: complete && this.endedAt !== undefined ? new Date(this.endedAt) : null,
+      ...(this.options.descriptor ? { descriptor: this.options.descriptor } : {}),
     };
   }
 

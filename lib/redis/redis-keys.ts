@@ -37,3 +37,11 @@ export function indexKeys(prefix: string): IndexKeys {
     owned: (instanceId) => `${prefix}{index}:owned:${instanceId}`,
   };
 }
+
+/**
+ * String: the id of the running stream last opened with this active entry (`field=value`), for
+ * `findActive()`. Tagged by the entry, so entries spread over a Cluster's slots.
+ */
+export function activeKey(prefix: string, entry: string): string {
+  return `${prefix}{active:${entry}}`;
+}

@@ -15,7 +15,8 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)`;
 
 /**
  * KEYS: meta, events. ARGV: epoch, owner, held fence (0: none yet), last accepted sequence,
- * persisted through, running TTL, lost type, lost data, retention ms, stored (1/0).
+ * persisted through, running TTL, lost type, lost data, retention ms, stored (1/0), descriptor
+ * (JSON, '' for none).
  * Returns {0} when another epoch holds the id, else {1, fence}: the token the owner holds from
  * now on. The owner saying it again after a reconnect (same epoch) writes back what Redis lost;
  * a stream ended or taken over meanwhile is left alone and keeps refusing the old token.
@@ -29,6 +30,7 @@ if not m[1] then
   redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'owner', ARGV[2], 'fence', fence, 'status', 'running',
     'last', ARGV[4], 'persistedThrough', ARGV[5], 'lostType', ARGV[7], 'lostData', ARGV[8],
     'retentionMs', ARGV[9], 'stored', ARGV[10])
+  if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'descriptor', ARGV[11]) end
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
   if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[6]) end
   return {1, fence}
@@ -37,6 +39,8 @@ local fence = tonumber(m[3] or held)
 local mine = (not m[2] or m[2] == ARGV[2]) and (held == 0 or not m[3] or fence == held)
 if mine and (m[4] or 'running') == 'running' then
   redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'fence', fence, 'status', 'running')
+  -- An append may have written the hash again after Redis lost it, without the descriptor.
+  if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'descriptor', ARGV[11]) end
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
   return {1, fence}
 end
@@ -153,6 +157,12 @@ local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not expiry or tonumber(expiry) >= now or redis.call('SCARD', KEYS[2]) > 0 then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 return 1
+`;
+
+/** KEYS: an active index key. ARGV: stream id. Deletes the key only while it names that stream. */
+export const DROP_ACTIVE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 `;
 
 type Client = Redis | Cluster;

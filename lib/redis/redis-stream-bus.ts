@@ -17,6 +17,8 @@ import { controlListener } from './redis-control.js';
 import { RedisFollowers } from './redis-followers.js';
 import { streamKeys } from './redis-keys.js';
 import { InstanceLease } from './redis-liveness.js';
+import { ActiveIndex } from './redis-active.js';
+import { parseDescriptor } from '../core/stream-descriptor.js';
 import { APPEND, CLAIM, PERSISTED, ScriptRunner, toBusEvent } from './redis-scripts.js';
 import { ChannelSubscriptions } from './redis-subscriptions.js';
 
@@ -51,6 +53,8 @@ interface Owned {
   readonly runningTtlMs: number;
   /** When this instance last set that TTL (an append does it for free). */
   touchedAt: number;
+  /** When this instance last set the TTL of its active index keys (appends do not). */
+  indexedAt: number;
   onControl?: (message: string) => void;
 }
 
@@ -76,6 +80,7 @@ export class RedisStreamBus implements StreamBus {
   private readonly maxLength: number;
   private readonly logger: StreamLogger;
   private readonly owned = new Map<string, Owned>();
+  private readonly active: ActiveIndex;
   private closed = false;
 
   constructor(options: RedisStreamBusOptions) {
@@ -86,6 +91,7 @@ export class RedisStreamBus implements StreamBus {
     this.connections = new RedisConnections(options.connection, this.instanceId, this.logger);
     const commands = this.connections.commands;
     this.scripts = new ScriptRunner(commands);
+    this.active = new ActiveIndex(this.prefix, commands, this.scripts, this.logger);
     this.lease = new InstanceLease({
       instanceId: this.instanceId,
       prefix: this.prefix,
@@ -123,6 +129,7 @@ export class RedisStreamBus implements StreamBus {
       persistedThrough: 0,
       runningTtlMs: Math.max(options.retentionMs, 10 * this.leaseMs),
       touchedAt: Date.now(),
+      indexedAt: Date.now(),
     };
     this.owned.set(streamId, owned);
     const commands = this.connections.commands;
@@ -135,6 +142,7 @@ export class RedisStreamBus implements StreamBus {
       await commands.srem(this.lease.ownedKey, streamId).catch(() => undefined);
       throw new StreamAlreadyExistsError(streamId);
     }
+    await this.index(streamId, owned);
     if (options.onControl && !owned.onControl) {
       owned.onControl = controlListener(streamId, options.onControl, this.logger);
       await this.subscriptions.add(streamKeys(this.prefix, streamId).controlChannel, owned.onControl);
@@ -190,6 +198,7 @@ export class RedisStreamBus implements StreamBus {
       this.logger.warn(`Stream ${streamId}: closing it in Redis failed: ${error.message}`);
     commands.srem(this.lease.ownedKey, streamId).catch(failed);
     commands.multi().pexpire(keys.events, retentionMs).pexpire(keys.meta, retentionMs).exec().catch(failed);
+    if (owned) this.active.drop(streamId, owned.options.descriptor?.active ?? []);
   }
 
   async lookup(streamId: string): Promise<BusStreamInfo | undefined> {
@@ -200,7 +209,12 @@ export class RedisStreamBus implements StreamBus {
       epoch: meta.epoch,
       status: (meta.status ?? 'running') as StreamState,
       persistedThrough: Number(meta.persistedThrough ?? 0),
+      descriptor: parseDescriptor(meta.descriptor),
     };
+  }
+
+  async findActive(entry: string): Promise<string | undefined> {
+    return this.active.find(entry);
   }
 
   async read(streamId: string, afterSequence: number, limit: number): Promise<BusEvent[]> {
@@ -252,6 +266,7 @@ export class RedisStreamBus implements StreamBus {
           lostEvent.data,
           retentionMs,
           stored ? 1 : 0,
+          owned.options.descriptor ? JSON.stringify(owned.options.descriptor) : '',
         ],
       ),
     );
@@ -272,8 +287,8 @@ export class RedisStreamBus implements StreamBus {
           .sadd(this.lease.ownedKey, streamId)
           .pexpire(this.lease.ownedKey, this.lease.ttlMs)
           .exec();
-        if (!(await this.claim(streamId, owned)))
-          this.logger.warn(`Stream ${streamId}: another stream took its id in Redis while it was away.`);
+        if (await this.claim(streamId, owned)) await this.index(streamId, owned);
+        else this.logger.warn(`Stream ${streamId}: another stream took its id in Redis while it was away.`);
       }),
     ).catch((error: Error) =>
       this.logger.warn(`Saying again which streams this instance holds failed: ${error.message}`),
@@ -285,6 +300,10 @@ export class RedisStreamBus implements StreamBus {
     const now = Date.now();
     const commands = this.connections.commands;
     for (const [streamId, owned] of this.owned) {
+      if (now - owned.indexedAt >= owned.runningTtlMs / 2) {
+        owned.indexedAt = now;
+        this.active.refresh(streamId, owned.options.descriptor?.active ?? [], owned.runningTtlMs);
+      }
       if (now - owned.touchedAt < owned.runningTtlMs / 2) continue;
       owned.touchedAt = now;
       const keys = streamKeys(this.prefix, streamId);
@@ -296,6 +315,16 @@ export class RedisStreamBus implements StreamBus {
         .exec()
         .catch((error: Error) => this.logger.warn(`Stream ${streamId}: refreshing its TTL failed: ${error.message}`));
     }
+  }
+
+  /** A claimed stream's active entries name it, for `findActive()` on every instance. */
+  private async index(streamId: string, owned: Owned): Promise<void> {
+    const entries = owned.options.descriptor?.active ?? [];
+    if (entries.length === 0) return;
+    owned.indexedAt = Date.now();
+    await this.retry(`Stream ${streamId}: indexing it as active`, () =>
+      this.active.set(streamId, entries, owned.runningTtlMs),
+    );
   }
 
   private retry<T>(what: string, attempt: () => Promise<T>): Promise<T> {

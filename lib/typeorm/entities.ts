@@ -32,6 +32,11 @@ export interface StreamMetaRow {
   updatedAt: number;
   /** Column `finished_at`, ms since the epoch; null while the stream runs. */
   finishedAt: number | null;
+  /**
+   * Column `descriptor` (JSON text): the stream's metadata and the options that travel with it;
+   * null for streams stored before it existed. Added by `AddMeridianStreamDescriptor1796000000000`.
+   */
+  descriptor?: string | null;
 }
 
 /** PostgreSQL returns BIGINT as a string; sequences and times fit a JS number. */
@@ -71,6 +76,7 @@ export const StreamMetaEntity = new EntitySchema<StreamMetaRow>({
     createdAt: { name: 'created_at', type: 'bigint', transformer: bigintAsNumber },
     updatedAt: { name: 'updated_at', type: 'bigint', transformer: bigintAsNumber },
     finishedAt: { name: 'finished_at', type: 'bigint', nullable: true, transformer: bigintAsNumber },
+    descriptor: { name: 'descriptor', type: 'text', nullable: true },
   },
 });
 

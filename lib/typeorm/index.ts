@@ -71,5 +71,12 @@ export type { StreamEventRow, StreamMetaRow } from './entities.js';
 export const CreateMeridianStreamTables1795000000000 = migration.CreateMeridianStreamTables1795000000000;
 /** The migration that creates the two tables of the event store (PostgreSQL and SQLite). */
 export type CreateMeridianStreamTables1795000000000 = Migration.CreateMeridianStreamTables1795000000000;
-/** The migrations to add to the application's `DataSource`: they create the tables. */
+/**
+ * The migration that adds the `descriptor` column (stream metadata) to the streams table.
+ * @class
+ */
+export const AddMeridianStreamDescriptor1796000000000 = migration.AddMeridianStreamDescriptor1796000000000;
+/** The migration that adds the `descriptor` column (stream metadata) to the streams table. */
+export type AddMeridianStreamDescriptor1796000000000 = Migration.AddMeridianStreamDescriptor1796000000000;
+/** The migrations to add to the application's `DataSource`: they create the tables, then add what later versions need. */
 export const meridianStreamMigrations = migration.meridianStreamMigrations;

@@ -1,4 +1,4 @@
-import { Table, type MigrationInterface, type QueryRunner } from 'typeorm';
+import { Table, TableColumn, type MigrationInterface, type QueryRunner } from 'typeorm';
 import { STREAM_EVENTS_TABLE, STREAMS_TABLE } from './entities.js';
 
 /**
@@ -47,5 +47,24 @@ export class CreateMeridianStreamTables1795000000000 implements MigrationInterfa
   }
 }
 
-/** Add these to your DataSource's `migrations`. */
-export const meridianStreamMigrations = [CreateMeridianStreamTables1795000000000];
+/**
+ * Adds the nullable `descriptor` column (JSON text: the stream's metadata and the options that
+ * travel with it) to the streams table. Rows written before it keep null: no metadata.
+ */
+export class AddMeridianStreamDescriptor1796000000000 implements MigrationInterface {
+  name = 'AddMeridianStreamDescriptor1796000000000';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.addColumn(STREAMS_TABLE, new TableColumn({ name: 'descriptor', type: 'text', isNullable: true }));
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.dropColumn(STREAMS_TABLE, 'descriptor');
+  }
+}
+
+/** Add these to your DataSource's `migrations`, all of them, in this order. */
+export const meridianStreamMigrations = [
+  CreateMeridianStreamTables1795000000000,
+  AddMeridianStreamDescriptor1796000000000,
+];

@@ -1,6 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { StreamAlreadyExistsError } from '../core/errors.js';
 import type { EventStore, StoredEvent, StoredStreamMeta } from '../core/event-store.js';
+import { parseDescriptor } from '../core/stream-descriptor.js';
 import type { StreamEvent, StreamState } from '../core/stream-event.js';
 import { StreamEventEntity, StreamMetaEntity, STREAMS_TABLE, type StreamEventRow } from './entities.js';
 
@@ -16,6 +17,12 @@ export function encodeData(data: string): string {
 }
 export function decodeData(stored: string): string {
   return stored.startsWith(ENCODED) ? Buffer.from(stored.slice(1), 'base64').toString('utf8') : stored;
+}
+
+/** The stored descriptor, when there is a readable one. */
+function descriptorOf(json: string | null | undefined) {
+  const descriptor = parseDescriptor(json);
+  return descriptor ? { descriptor } : {};
 }
 
 /** Rows per INSERT: 6 parameters each, well under SQLite's and PostgreSQL's parameter limits. */
@@ -97,7 +104,11 @@ export class TypeOrmEventStore implements EventStore {
         finishedAt: meta.finishedAt?.getTime() ?? null,
       };
       if (stored) await manager.update(StreamMetaEntity, { streamId: meta.streamId }, row);
-      else await manager.insert(StreamMetaEntity, { ...row, createdAt: now });
+      else {
+        // Written once, with the first row: it does not change while the stream runs.
+        const descriptor = meta.descriptor ? JSON.stringify(meta.descriptor) : null;
+        await manager.insert(StreamMetaEntity, { ...row, createdAt: now, descriptor });
+      }
     });
   }
 
@@ -139,6 +150,7 @@ export class TypeOrmEventStore implements EventStore {
       status: row.status as StreamState,
       lastSequence: row.lastSequence,
       finishedAt: row.finishedAt === null ? null : new Date(row.finishedAt),
+      ...descriptorOf(row.descriptor),
     };
   }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type Cluster } from 'ioredis';
 import type { BusEvent, BusFollower } from 'nestjs-meridian-stream';
-import type { ControlMessage } from '../../lib/core/stream-bus.js';
+import type { BusOpenOptions } from '../../lib/core/stream-bus.js';
 import { RedisStreamBus, type RedisStreamBusOptions } from 'nestjs-meridian-stream/redis';
 import { PrivateRedis } from '../support/private-redis.js';
 import { PrivateRedisCluster } from '../support/private-redis-cluster.js';
@@ -160,7 +160,7 @@ export async function clientCommands(target: RedisTarget, during: () => Promise<
 export const streamId = (label = 's') => `${label}-${randomBytes(5).toString('hex')}`;
 
 export const lostEvent = { type: 'error', data: JSON.stringify({ status: 'failed', reason: 'producer_lost' }) };
-export const openOptions = (extra: { onControl?: (message: ControlMessage) => void } = {}) => ({
+export const openOptions = (extra: Pick<BusOpenOptions, 'onControl' | 'descriptor'> = {}) => ({
   stored: false,
   lostEvent,
   retentionMs: 60_000,

@@ -50,7 +50,10 @@ async function everyState(target: RedisTarget): Promise<void> {
   );
   for (const [state, id] of Object.entries(ids)) {
     const bus = state === 'lost' ? doomed : producer;
-    await bus.open(id, 'e', openOptions({ ...(state === 'controlled' ? { onControl: () => undefined } : {}) }));
+    // Every stream is indexed as active (findActive) by its own entry: those keys expire too.
+    const descriptor = { metadata: { chatId: state }, options: {}, active: [`chatId=${state}`] };
+    const onControl = state === 'controlled' ? { onControl: () => undefined } : {};
+    await bus.open(id, 'e', openOptions({ ...onControl, descriptor }));
     expect(await bus.append(id, events(1, 3))).toEqual({ accepted: true });
   }
   expect(await producer.append(ids.finished, events(4, 4, 'completed'))).toEqual({ accepted: true });
@@ -77,8 +80,10 @@ describe.each(redisTargets())('every key the Redis bus writes expires (private $
   it('finds no key of the prefix without a TTL, whatever state its stream is in', async () => {
     try {
       await everyState(target);
-      // Meta and events of 8 streams, the instances set and the owned sets are there...
+      // Meta and events of 8 streams, the instances set and the owned sets are there, and the
+      // active index keys of the streams still running...
       expect(await keyCount(target.nodes(), 'ttl:*')).toBeGreaterThanOrEqual(17);
+      expect(await keyCount(target.nodes(), 'ttl:{active:*')).toBeGreaterThanOrEqual(4);
       // ...and each of them expires.
       expect(await keysWithoutTtl(target.nodes(), 'ttl:*')).toEqual([]);
     } finally {
