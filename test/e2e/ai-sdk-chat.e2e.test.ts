@@ -1,6 +1,17 @@
 import 'reflect-metadata';
 import type net from 'node:net';
-import { Body, Controller, Delete, Get, HttpCode, Inject, Module, Param, Post, type INestApplication } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Inject,
+  Module,
+  Param,
+  Post,
+  type INestApplication,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import {
   convertToModelMessages,
@@ -13,6 +24,7 @@ import {
 import { MockLanguageModelV3, simulateReadableStream } from 'ai/test';
 import { StreamingModule, StreamRegistry, StreamResponse, type ResumableStream } from 'nestjs-meridian-stream';
 import { RedisStreamBus } from 'nestjs-meridian-stream/redis';
+import { within } from '../support/eventually.js';
 import { redisAvailable, uniquePrefix } from '../support/redis.js';
 import { freePort } from '../support/spawned-app.js';
 
@@ -71,6 +83,9 @@ class ActiveChats {
 
 const ACTIVE_CHATS = Symbol('ActiveChats');
 
+/** What `toUIMessageStream({ onFinish })` reported, where an app saves the chat. */
+const finished: { chatId: string; isAborted: boolean; responseMessage: UIMessage }[] = [];
+
 @Controller('api/chat')
 class ChatController {
   constructor(
@@ -87,6 +102,8 @@ class ChatController {
       result.toUIMessageStream({
         originalMessages: body.messages,
         generateMessageId: () => `answer-${body.messages.length}`,
+        onFinish: ({ isAborted, responseMessage }) =>
+          void finished.push({ chatId: body.id, isAborted, responseMessage }),
       }),
     );
     await stream.whenShared();
@@ -240,5 +257,19 @@ describeIfRedis('Vercel AI SDK resumable chat on two Nest instances sharing Redi
     expect(chunks.filter((chunk) => chunk.type === 'text-delta').length).toBeLessThan(WORDS.length);
     expect(chunks.some((chunk) => chunk.type === 'finish')).toBe(false);
     expect((await fetch(`${b.base}/api/chat/stopped/stream`)).status).toBe(204);
+    // The SDK's onFinish still runs on the producing instance (the cancel returns the iterator,
+    // which cancels the SDK's stream), with the partial answer to save.
+    await within(
+      (async () => {
+        while (!finished.some((entry) => entry.chatId === 'stopped')) await new Promise((r) => setTimeout(r, 10));
+      })(),
+      5_000,
+      () => 'onFinish was not called after the stop',
+    );
+    // `isAborted` is false: the SDK sets it only for its own abort signal, not for a cancelled stream.
+    const partial = finished.find((entry) => entry.chatId === 'stopped')!;
+    const text = partial.responseMessage.parts.find((part) => part.type === 'text');
+    expect(text && 'text' in text && text.text.length).toBeGreaterThan(0);
+    expect(text && 'text' in text && text.text.length).toBeLessThan(WORDS.join(' ').length);
   });
 });
