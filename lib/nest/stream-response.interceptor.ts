@@ -51,7 +51,9 @@ export class StreamResponseInterceptor implements NestInterceptor {
           return undefined;
         }
         if (!(value instanceof ResumableStream)) {
-          throw new TypeError('A @StreamResponse() handler returns the ResumableStream to serve, or undefined for 204.');
+          throw new TypeError(
+            'A @StreamResponse() handler returns the ResumableStream to serve, or undefined for 204.',
+          );
         }
         // Read before anything is written: a bad Last-Event-ID or a full stream is still a status.
         const point = value.admit(readLastEventId(request as Parameters<typeof readLastEventId>[0]));

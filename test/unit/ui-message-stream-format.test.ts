@@ -32,7 +32,9 @@ describe('UI_MESSAGE_STREAM_FORMAT (the AI SDK UI message stream)', () => {
 
   it('a completed stream: chunks with ids, then [DONE] for the final event', async () => {
     const out = await wire(registry.create(async ({ send }) => void send({ data: text })));
-    expect(out).toMatch(/^id: \S+-1\ndata: \{"type":"text-delta","id":"t","delta":"hi"\}\n\nid: \S+-2\ndata: \[DONE\]\n\n$/);
+    expect(out).toMatch(
+      /^id: \S+-1\ndata: \{"type":"text-delta","id":"t","delta":"hi"\}\n\nid: \S+-2\ndata: \[DONE\]\n\n$/,
+    );
     expect(await parse(out)).toEqual([text]);
   });
 
