@@ -8,7 +8,14 @@
  */
 export { StreamingModule } from './nest/streaming.module.js';
 export type { StreamingModuleOptions } from './nest/interfaces/streaming-module-options.interface.js';
-export { ResumableSse, StreamIdParam, type ResumableSseOptions } from './nest/streaming.decorators.js';
+export {
+  ResumableSse,
+  StreamIdParam,
+  StreamResponse,
+  type ResumableSseOptions,
+  type StreamResponseOptions,
+} from './nest/streaming.decorators.js';
+
 export { LastEventId } from './nest/last-event-id.js';
 export { StreamGuard } from './nest/stream.guard.js';
 export { AdmittedStream } from './nest/stream-admission.js';

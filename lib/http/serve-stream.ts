@@ -3,24 +3,28 @@ import type { HeartbeatListener } from '../core/heartbeat.js';
 import type { ResumePoint } from '../core/resume.js';
 import { frameOf, HEARTBEAT_FRAME } from '../core/sse-frame.js';
 import type { ClientEndReason, ClientSink, StreamClient } from '../core/stream-client.js';
-import type { StreamEvent } from '../core/stream-event.js';
+import type { SseMessage, StreamEvent } from '../core/stream-event.js';
 import type { ResumableStream } from '../core/stream.js';
 import type { SseConnection } from './sse-connection.js';
+import type { SseWireFormat } from './sse-wire-format.js';
 
 /**
  * Serves `stream` on an open connection from `point`: each event's frame, made once and shared by
  * every client, is written to the connection, paced by its backpressure; heartbeats while it
  * runs; the response ends after the final event, and a client cut for being slow is dropped.
- * The client leaves the stream when the connection closes.
+ * The client leaves the stream when the connection closes. `format` writes the messages in another
+ * wire format (the AI SDK's UI message stream); by default, the library's SSE.
  */
 export function serveStream(
   stream: ResumableStream,
   connection: SseConnection,
   point: ResumePoint,
-  options: { readonly heartbeat?: boolean } = {},
+  options: { readonly heartbeat?: boolean; readonly format?: SseWireFormat } = {},
 ): StreamClient {
-  const sink = new ConnectionSink(connection, stream);
-  const client = stream.attach(sink, point, (message) => connection.write(frameOf(message)));
+  const format = options.format;
+  const frame = format ? (message: SseMessage) => format.frameOf(message, stream) : frameOf;
+  const sink = new ConnectionSink(connection, stream, frame);
+  const client = stream.attach(sink, point, (message) => connection.write(frame(message)));
   sink.client = client;
   if (!client.isClosed) {
     connection.onClose(() => client.close('unsubscribed'));
@@ -38,11 +42,12 @@ class ConnectionSink implements ClientSink, HeartbeatListener {
   constructor(
     private readonly connection: SseConnection,
     private readonly stream: ResumableStream,
+    private readonly frame: (message: SseMessage) => Buffer,
   ) {}
 
   write(event: StreamEvent): boolean {
     const connection = this.connection;
-    connection.write(frameOf(event));
+    connection.write(this.frame(event));
     if (!connection.isBackedUp()) return true;
     const wait = waitUntilWritable(
       connection,

@@ -11,3 +11,6 @@ export const LAST_EVENT_ID_HEADER = 'last-event-id';
 export const LAST_EVENT_ID_QUERY = 'lastEventId';
 
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
+
+/** Metadata key: the wire format of a `@StreamResponse()` route. */
+export const STREAM_RESPONSE_METADATA = 'meridian-stream:stream-response';

@@ -1,7 +1,8 @@
 import { applyDecorators, Get, Res, SetMetadata, Sse, UseGuards, UseInterceptors } from '@nestjs/common';
 import { DirectSseInterceptor } from './direct-sse.interceptor.js';
 import { StreamFlowInterceptor } from './stream-flow.interceptor.js';
-import { STREAM_ID_PARAM_METADATA } from './streaming.constants.js';
+import { StreamResponseInterceptor } from './stream-response.interceptor.js';
+import { STREAM_ID_PARAM_METADATA, STREAM_RESPONSE_METADATA } from './streaming.constants.js';
 import { StreamGuard } from './stream.guard.js';
 
 /** Names the route parameter that holds the stream id, for `StreamGuard` (default `id`). */
@@ -58,4 +59,41 @@ export function ResumableSse(path: string, options: ResumableSseOptions = {}): M
     : [Get(path), RespondsItself(), UseGuards(StreamGuard), UseInterceptors(DirectSseInterceptor)];
   if (options.param) decorators.push(StreamIdParam(options.param));
   return applyDecorators(...decorators);
+}
+
+/** Options of {@link StreamResponse}. */
+export interface StreamResponseOptions {
+  /**
+   * The wire format. `sse` (default): the library's SSE, as `@ResumableSse()` writes it.
+   * `ui-message-stream`: the Vercel AI SDK's UI message stream (header
+   * `x-vercel-ai-ui-message-stream: v1`, one UI message chunk per `data:` line, `data: [DONE]`
+   * at the end; the final `error` / `cancelled` events as `error` / `abort` chunks), which
+   * `useChat`'s `DefaultChatTransport` reads. Event ids are kept for `Last-Event-ID`.
+   */
+  readonly format?: 'sse' | 'ui-message-stream';
+}
+
+/**
+ * A route whose handler returns the stream to serve (or a promise of it): put it with `@Post()`,
+ * `@Get()`, ... The stream is served from the request's `Last-Event-ID`, from its first event
+ * without one; `undefined` or `null` answers 204. For a handler that starts a stream and answers
+ * with it (the AI SDK's `POST /api/chat`), or finds one by a key of its own (its
+ * `GET /api/chat/:chatId/stream`). Unlike `@ResumableSse()` it has no `StreamGuard`: the handler
+ * finds the stream (`registry.locate(id)`, which follows one produced on another instance) and
+ * decides who may see it.
+ *
+ * ```ts
+ * @Post()
+ * @StreamResponse({ format: 'ui-message-stream' })
+ * chat(@Body() body: { messages: UIMessage[] }) {
+ *   return this.registry.create(streamText({ model, messages: ... }).toUIMessageStream());
+ * }
+ * ```
+ */
+export function StreamResponse(options: StreamResponseOptions = {}): MethodDecorator {
+  return applyDecorators(
+    SetMetadata(STREAM_RESPONSE_METADATA, options.format ?? 'sse'),
+    RespondsItself(),
+    UseInterceptors(StreamResponseInterceptor),
+  );
 }
