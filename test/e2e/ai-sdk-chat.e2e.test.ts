@@ -63,35 +63,12 @@ function mockModel(): MockLanguageModelV3 {
   });
 }
 
-/**
- * The chat's active stream, by chat id: the app's own record (a table, a Redis key). Both apps
- * share one here, as they would share a database. `clear` only clears the stream it was given
- * (a stale stop or finish must not clear a newer turn).
- */
-class ActiveChats {
-  private readonly streams = new Map<string, string>();
-  get(chatId: string): string | undefined {
-    return this.streams.get(chatId);
-  }
-  set(chatId: string, streamId: string): void {
-    this.streams.set(chatId, streamId);
-  }
-  clear(chatId: string, streamId: string): void {
-    if (this.streams.get(chatId) === streamId) this.streams.delete(chatId);
-  }
-}
-
-const ACTIVE_CHATS = Symbol('ActiveChats');
-
 /** What `toUIMessageStream({ onFinish })` reported, where an app saves the chat. */
 const finished: { chatId: string; isAborted: boolean; responseMessage: UIMessage }[] = [];
 
 @Controller('api/chat')
 class ChatController {
-  constructor(
-    @Inject(StreamRegistry) private readonly registry: StreamRegistry,
-    @Inject(ACTIVE_CHATS) private readonly chats: ActiveChats,
-  ) {}
+  constructor(@Inject(StreamRegistry) private readonly registry: StreamRegistry) {}
 
   /** useChat's POST: starts the answer as a stream and answers with it. */
   @Post()
@@ -105,10 +82,10 @@ class ChatController {
         onFinish: ({ isAborted, responseMessage }) =>
           void finished.push({ chatId: body.id, isAborted, responseMessage }),
       }),
+      // Found again by chat id on any instance (the module's activeKeys).
+      { metadata: { chatId: body.id } },
     );
     await stream.whenShared();
-    this.chats.set(body.id, stream.id);
-    void stream.whenFinished().then(() => this.chats.clear(body.id, stream.id));
     return stream;
   }
 
@@ -116,30 +93,28 @@ class ChatController {
   @Get(':chatId/stream')
   @StreamResponse({ format: 'ui-message-stream' })
   async resume(@Param('chatId') chatId: string): Promise<ResumableStream | undefined> {
-    const id = this.chats.get(chatId);
-    const stream = id === undefined ? undefined : await this.registry.locate(id);
-    return stream && !stream.isFinished ? stream : undefined;
+    return this.registry.findActive({ chatId });
   }
 
   /** Stop, from any instance. */
   @Delete(':chatId/stream')
   @HttpCode(204)
   async stop(@Param('chatId') chatId: string): Promise<void> {
-    const id = this.chats.get(chatId);
-    if (id !== undefined) await this.registry.cancel(id, 'stopped by the user');
+    const stream = await this.registry.findActive({ chatId });
+    if (stream) await this.registry.cancel(stream.id, 'stopped by the user');
   }
 }
 
-async function startApp(prefix: string, chats: ActiveChats): Promise<{ app: INestApplication; base: string }> {
+async function startApp(prefix: string): Promise<{ app: INestApplication; base: string }> {
   @Module({
     imports: [
       StreamingModule.forRoot({
         logger: false,
+        activeKeys: ['chatId'],
         bus: new RedisStreamBus({ connection: process.env.REDIS_URL!, keyPrefix: prefix }),
       }),
     ],
     controllers: [ChatController],
-    providers: [{ provide: ACTIVE_CHATS, useValue: chats }],
   })
   class ChatModule {}
   const app = await NestFactory.create(ChatModule, { logger: false });
@@ -159,15 +134,14 @@ async function assemble(stream: ReadableStream<UIMessageChunk>): Promise<UIMessa
 const describeIfRedis = redisAvailable() ? describe : describe.skip;
 
 describeIfRedis('Vercel AI SDK resumable chat on two Nest instances sharing Redis', () => {
-  const chats = new ActiveChats();
   let a: { app: INestApplication; base: string };
   let b: { app: INestApplication; base: string };
   const transport = (base: string) => new DefaultChatTransport<UIMessage>({ api: `${base}/api/chat` });
 
   beforeAll(async () => {
     const prefix = uniquePrefix();
-    a = await startApp(prefix, chats);
-    b = await startApp(prefix, chats);
+    a = await startApp(prefix);
+    b = await startApp(prefix);
   });
   afterAll(async () => {
     await a?.app.close();
@@ -229,7 +203,7 @@ describeIfRedis('Vercel AI SDK resumable chat on two Nest instances sharing Redi
 
     // Resumed on instance B, which did not produce it and does not hold it: replayed from its
     // start, then live, while A still produces it.
-    const id = chats.get('cut')!;
+    const id = (await a.app.get(StreamRegistry).findActive({ chatId: 'cut' }))!.id;
     expect(a.app.get(StreamRegistry).get(id)?.isFinished).toBe(false);
     expect(b.app.get(StreamRegistry).has(id)).toBe(false);
     const resumed = await transport(b.base).reconnectToStream({ chatId: 'cut' });
