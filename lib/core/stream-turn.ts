@@ -17,6 +17,8 @@ export interface StreamFinishedInfo {
   readonly error: unknown;
   /** What a work-function producer returned (undefined for an Observable or AsyncIterable). */
   readonly result: unknown;
+  /** The stream's metadata (`create(..., { metadata })`), `{}` when none was given. */
+  readonly metadata: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -142,6 +144,7 @@ export class StreamTurn {
       state,
       error: this.cause ?? this.thrown,
       result: this.result,
+      metadata: this.stream.metadata,
     };
     for (const hook of this.hooks) {
       const failed = (error: unknown) =>

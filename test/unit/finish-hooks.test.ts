@@ -48,7 +48,7 @@ describe('finish hooks: one instance', () => {
         send({ data: 'one' });
         return { tokens: 42 };
       },
-      { onFinished: () => void (finishedWhenHookRan = settled.settled) },
+      { onFinished: () => void (finishedWhenHookRan = settled.settled), metadata: { chatId: 'c1' } },
     );
     const settled = settledFlag(stream.whenFinished());
     await expect(within(stream.whenFinished(), 1_000, () => 'not finished')).resolves.toBe('completed');
@@ -56,6 +56,7 @@ describe('finish hooks: one instance', () => {
     expect(finishedWhenHookRan).toBe(false);
     expect(calls).toHaveLength(1);
     expect(calls[0]).toMatchObject({ stream, state: 'completed', error: undefined, result: { tokens: 42 } });
+    expect(calls[0].metadata).toEqual({ chatId: 'c1' });
     await sleep(20);
     expect(calls).toHaveLength(1);
   });
