@@ -3,7 +3,9 @@
  * private Redis' counters, clients and MONITOR output.
  */
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import net from 'node:net';
 import { Redis } from 'ioredis';
 
 const TICKS_PER_SECOND = (() => {
@@ -158,18 +160,34 @@ export interface MonitorSample {
  * windows it measures counters in.
  */
 export async function monitorSample(url: string, ms: number): Promise<MonitorSample> {
-  const connection = new Redis(url, { lazyConnect: true });
-  await connection.connect();
-  const monitor = await connection.monitor();
+  // A plain socket: ioredis' monitor() fails ("Command queue state error", an unhandled 'error')
+  // when a busy server's first MONITOR lines come in the same chunk as its OK.
+  const { hostname, port, password, username } = new URL(url);
+  const socket = net.connect(Number(port || 6379), hostname || '127.0.0.1');
+  socket.setEncoding('utf8');
+  await once(socket, 'connect');
   const sample: MonitorSample = { fromMs: Date.now(), toMs: 0, client: {}, script: {} };
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    const name = String(args[0]).toLowerCase();
-    const bucket = source === 'lua' ? sample.script : sample.client;
-    bucket[name] = (bucket[name] ?? 0) + 1;
+  let pending = '';
+  socket.on('data', (chunk: string) => {
+    const lines = (pending + chunk).split('\r\n');
+    pending = lines.pop()!;
+    for (const line of lines) {
+      // +1733474400.123456 [0 127.0.0.1:51234] "EVALSHA" "..." (or [0 lua] inside a script)
+      const match = /^\+\d+\.\d+ \[\d+ ([^\]]+)\] "([^"]*)"/.exec(line);
+      if (!match) continue;
+      const bucket = match[1] === 'lua' ? sample.script : sample.client;
+      const name = match[2].toLowerCase();
+      bucket[name] = (bucket[name] ?? 0) + 1;
+    }
   });
+  socket.on('error', () => undefined);
+  const auth = password
+    ? `AUTH ${username ? `${decodeURIComponent(username)} ` : ''}${decodeURIComponent(password)}\r\n`
+    : '';
+  socket.write(`${auth}MONITOR\r\n`);
+  sample.fromMs = Date.now();
   await new Promise((resolve) => setTimeout(resolve, ms));
   sample.toMs = Date.now();
-  monitor.disconnect();
-  connection.disconnect();
+  socket.destroy();
   return sample;
 }

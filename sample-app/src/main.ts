@@ -19,6 +19,7 @@ function streamingOptionsFromEnv(): StreamingModuleOptions {
     bufferMaxEvents: read('BUFFER_MAX_EVENTS'),
     bufferMaxBytes: read('BUFFER_MAX_BYTES'),
     maxClientBacklogBytes: read('MAX_CLIENT_BACKLOG_BYTES'),
+    persistEveryMs: read('PERSIST_EVERY_MS'),
   };
 }
 
