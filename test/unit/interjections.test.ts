@@ -199,3 +199,25 @@ describe('interjections: two registries on one InProcessStreamBus', () => {
     expect(context().interjections.peek()).toBe('once');
   });
 });
+
+describe('the sample demo producer', () => {
+  test('weaves interjections in at a sentence end of its prose, once', async () => {
+    const { demoProducer } = await import('../../sample-app/src/streams/demo-producer.js');
+    const { parseCreateStreamRequest } = await import('../../sample-app/src/streams/create-stream-request.js');
+    const registry = instance();
+    const request = parseCreateStreamRequest({ prompt: 'tell me about rivers', intervalMs: 0, startDelayMs: 30 });
+    const stream = registry.create(demoProducer(request));
+    expect(await registry.interject(stream.id, 'shorter please')).toEqual({ queuedBytes: 14 });
+    await stream.whenFinished();
+    const deltas: { text: string; interjection?: boolean }[] = [];
+    for (let sequence = 1; sequence <= stream.lastSequence; sequence++) {
+      const event = stream.eventAt(sequence);
+      if (event?.type === 'text_delta') deltas.push(JSON.parse(event.data) as { text: string });
+    }
+    const woven = deltas.findIndex((delta) => delta.interjection);
+    expect(woven).toBeGreaterThan(0);
+    expect(deltas[woven].text).toContain('shorter please');
+    expect(deltas[woven - 1].text).toMatch(/[.!?]\s*$/);
+    expect(deltas.filter((delta) => delta.interjection)).toHaveLength(1);
+  });
+});
