@@ -52,6 +52,15 @@ export type {
   StreamBus,
 } from './core/stream-bus.js';
 export { InProcessStreamBus } from './core/in-process-bus.js';
+export {
+  InterjectionBuffer,
+  newlineCombiner,
+  DEFAULT_INTERJECTION_MAX_BYTES,
+  type InterjectionCombiner,
+  type InterjectionMode,
+  type InterjectionReceipt,
+} from './core/interjections.js';
+export type { InterjectOptions } from './core/stream-interject.js';
 
 export {
   MeridianStreamError,
@@ -65,6 +74,8 @@ export {
   StreamLimitError,
   StreamProducedElsewhereError,
   StreamFullyDeliveredError,
+  StreamFinishedError,
+  InterjectionTooLargeError,
   RegistryClosedError,
   PublicStreamError,
 } from './core/errors.js';

@@ -153,6 +153,39 @@ export class BusBehindError extends MeridianStreamError {
   }
 }
 
+/** An interjection would take a stream's interjection buffer past `interjectionMaxBytes` (413). */
+export class InterjectionTooLargeError extends MeridianStreamError {
+  readonly code = 'INTERJECTION_TOO_LARGE';
+  /**
+   * @param bytes What the queued text would have been, in bytes.
+   * @param limit The stream's `interjectionMaxBytes`.
+   */
+  constructor(
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(
+      `The interjection would make the stream's queued text ${bytes} bytes, more than interjectionMaxBytes (${limit}). Send shorter text, use mode "replace", wait until the producer has taken in what is queued, or raise interjectionMaxBytes.`,
+      413,
+    );
+  }
+}
+
+/** Something only a running stream takes (an interjection) was sent to a finished one (409). */
+export class StreamFinishedError extends MeridianStreamError {
+  readonly code = 'STREAM_FINISHED';
+  /**
+   * @param streamId The stream.
+   * @param what What was refused, for the message (e.g. `an interjection`).
+   */
+  constructor(
+    readonly streamId: string,
+    what: string,
+  ) {
+    super(`Stream "${truncate(streamId)}" has finished; it takes no ${what} any more. Start a new stream.`, 409);
+  }
+}
+
 /**
  * The client already has the final event of a finished stream: nothing is left to send. Answered
  * 204 No Content, the SSE spec's way to tell EventSource to stop reconnecting.

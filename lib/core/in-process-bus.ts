@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { StreamAlreadyExistsError } from './errors.js';
 import type {
   AppendOutcome,
@@ -20,7 +21,7 @@ interface Channel {
   bytes: number;
   followers: Set<BusFollower>;
   /** The producer's control handler while it runs. */
-  onControl?: (message: ControlMessage) => void;
+  onControl?: (message: ControlMessage) => unknown;
   readonly descriptor?: StreamDescriptor;
 }
 
@@ -86,6 +87,22 @@ export class InProcessStreamBus implements StreamBus {
     // Delivered on a later turn, as a message from another instance would be.
     setImmediate(() => onControl(message));
     return true;
+  }
+
+  async request(streamId: string, message: ControlMessage): Promise<unknown> {
+    const onControl = this.channels.get(streamId)?.onControl;
+    if (!onControl) return undefined;
+    const request = { ...message, id: randomUUID() };
+    // A later turn, as control(): so messages of one sender keep their order.
+    return new Promise((resolve, reject) =>
+      setImmediate(() => {
+        try {
+          resolve(onControl(request));
+        } catch (error) {
+          reject(error);
+        }
+      }),
+    );
   }
 
   private ended(streamId: string, channel: Channel, status: StreamState): void {

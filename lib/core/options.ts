@@ -1,4 +1,5 @@
 import { InvalidStreamInputError } from './errors.js';
+import { DEFAULT_INTERJECTION_MAX_BYTES, type InterjectionCombiner } from './interjections.js';
 import type { EventInput } from './stream-event.js';
 import type { StreamDescriptor } from './stream-descriptor.js';
 
@@ -61,6 +62,10 @@ export interface StreamOptions {
    * so a client can resume from it. Events it does not cover are read from the store as usual.
    */
   readonly catchup?: CatchupFunction;
+  /** Most bytes (UTF-8) of interjected text queued for the producer (`ctx.interjections`). Default 64 KiB. */
+  readonly interjectionMaxBytes?: number;
+  /** Joins queued interjected text with text appended to it. Default: a newline between them. */
+  readonly combineInterjections?: InterjectionCombiner;
 }
 
 /** What a {@link CatchupFunction} is asked for. */
@@ -92,8 +97,10 @@ export type CatchupFunction = (request: CatchupRequest) => Promise<readonly Catc
 
 /** {@link StreamOptions} with every default filled in. */
 export interface ResolvedStreamOptions extends Required<
-  Omit<StreamOptions, 'retryMs' | 'eventTypes' | 'toEvent' | 'catchup'>
+  Omit<StreamOptions, 'retryMs' | 'eventTypes' | 'toEvent' | 'catchup' | 'combineInterjections'>
 > {
+  /** See {@link StreamOptions.combineInterjections}. */
+  readonly combineInterjections?: InterjectionCombiner;
   /** See {@link StreamOptions.retryMs}. */
   readonly retryMs?: number;
   /** See {@link StreamOptions.catchup}. */
@@ -129,6 +136,7 @@ export const DEFAULT_STREAM_OPTIONS = {
   persistEveryMs: 1_000,
   historyPageSize: 500,
   historyPageBytes: 1024 * 1024,
+  interjectionMaxBytes: DEFAULT_INTERJECTION_MAX_BYTES,
 } as const;
 
 const NUMERIC_OPTIONS = Object.keys(DEFAULT_STREAM_OPTIONS) as (keyof typeof DEFAULT_STREAM_OPTIONS)[];
@@ -159,6 +167,9 @@ export function resolveStreamOptions(...layers: (StreamOptions | undefined)[]): 
   }
   for (const name of ['historyPageSize', 'historyPageBytes'] as const) {
     if ((merged[name] as number) < 1) throw new InvalidStreamInputError(`Option ${name} must be at least 1.`);
+  }
+  if (merged.combineInterjections !== undefined && typeof merged.combineInterjections !== 'function') {
+    throw new InvalidStreamInputError('Option combineInterjections must be a function.');
   }
   if (merged.catchup !== undefined && typeof merged.catchup !== 'function') {
     throw new InvalidStreamInputError('Option catchup must be a function.');

@@ -1,4 +1,5 @@
 import { isObservable, Subscription, type Observable } from 'rxjs';
+import type { InterjectionBuffer } from './interjections.js';
 import type { EventInput, StreamEvent } from './stream-event.js';
 
 /** What a work-function producer is given. */
@@ -20,6 +21,12 @@ export interface ProducerContext {
   readonly softCancelled: boolean;
   /** Calls `listener` with the reason when the stream is soft-cancelled; returns an unsubscribe. */
   onSoftCancel(listener: (reason: string) => void): () => void;
+  /**
+   * Text users interjected while the stream runs (`registry.interject()`, from any instance), in
+   * the order it came. Fold it in at an injection point with `drain()`, which takes it all and
+   * leaves the buffer empty; `peek()`, `length` (bytes) and `clear()` too.
+   */
+  readonly interjections: InterjectionBuffer;
 }
 
 /**

@@ -1,10 +1,19 @@
 import { BusAppender } from './bus-appender.js';
-import { BusBehindError, StreamProducerLostError } from './errors.js';
+import {
+  BusBehindError,
+  MeridianStreamError,
+  StreamProducerLostError,
+  type InterjectionTooLargeError,
+} from './errors.js';
+import type { InterjectionAnswer, InterjectionMode } from './interjections.js';
 import { lostEventOf, type ResolvedStreamOptions } from './options.js';
 import type { BusEvent, BusOpenOptions, ControlMessage, StreamBus } from './stream-bus.js';
 import type { StreamEvent, StreamState } from './stream-event.js';
 import type { StreamHooks } from './stream-origin.js';
 import { ResumableStream } from './stream.js';
+
+/** How many answered request ids a stream remembers. */
+const ANSWERS_KEPT = 256;
 
 /**
  * A stream produced here and shared through a bus. Its events reach clients, here as on every
@@ -17,6 +26,8 @@ export class SharedStream extends ResumableStream {
   private appender: BusAppender | undefined;
   /** The final event is on its way through the bus: nothing more may be sent. */
   private closing = false;
+  /** Answers to the latest requests by id, so a retried one is not applied twice. */
+  private readonly answered = new Map<string, { answer: unknown }>();
 
   /** @internal Made by `StreamRegistry.create()` when a bus is configured. */
   constructor(
@@ -101,10 +112,35 @@ export class SharedStream extends ResumableStream {
     this.fail(error);
   }
 
-  /** A message sent to this stream from any instance through the bus. */
-  private control(message: ControlMessage): void {
+  /**
+   * A message sent to this stream from any instance through the bus; returns the answer to a
+   * request (`interject`: `{ queuedBytes }` or `{ error }`). A request id seen before gets the
+   * answer it got then, and changes nothing.
+   */
+  private control(message: ControlMessage): unknown {
+    const seen = message.id === undefined ? undefined : this.answered.get(message.id);
+    if (seen) return seen.answer;
+    let answer: unknown;
     if (message.type === 'cancel') this.cancel(message.reason ?? 'cancelled');
     else if (message.type === 'soft-cancel') this.softCancel(message.reason ?? 'cancelled');
+    else if (message.type === 'interject') answer = this.interjected(message.data);
     else this.hooks.logger.warn(`Stream ${this.id}: ignored a control message of unknown type "${message.type}".`);
+    if (message.id !== undefined) {
+      this.answered.set(message.id, { answer });
+      if (this.answered.size > ANSWERS_KEPT) this.answered.delete(this.answered.keys().next().value!);
+    }
+    return answer;
+  }
+
+  private interjected(data: unknown): InterjectionAnswer {
+    const { text, mode } = (data ?? {}) as { text?: unknown; mode?: unknown };
+    try {
+      return this.interject(text as string, mode as InterjectionMode);
+    } catch (error) {
+      if (!(error instanceof MeridianStreamError)) throw error;
+      const { code, message } = error;
+      const { bytes, limit } = error as Partial<InterjectionTooLargeError>;
+      return { error: { code, message, bytes, limit } };
+    }
   }
 }

@@ -53,6 +53,11 @@ export interface ControlMessage {
   readonly reason?: string;
   /** Anything else the message carries (JSON). */
   readonly data?: unknown;
+  /**
+   * Set by `StreamBus.request()`: the request's id, unique per request. A producer that sees an
+   * id again (a retried request) answers as before and does not apply the message twice.
+   */
+  readonly id?: string;
 }
 
 /** How a stream opened on the bus is set up, and how the bus reaches its producer. */
@@ -66,8 +71,11 @@ export interface BusOpenOptions {
   readonly lostEvent: { readonly type: string; readonly data: string };
   /** How long the bus keeps the stream once it is ended for a lost producer, in ms. */
   readonly retentionMs: number;
-  /** Called with each control message sent to the stream (see `StreamBus.control()`). */
-  readonly onControl?: (message: ControlMessage) => void;
+  /**
+   * Called with each control message sent to the stream (see `StreamBus.control()`). What it
+   * returns (JSON, or undefined) is the producer's answer to a `StreamBus.request()`.
+   */
+  readonly onControl?: (message: ControlMessage) => unknown;
   /**
    * The stream's metadata and portable options, for `lookup()` on every instance. Its `active`
    * entries index the stream for `findActive()` while it runs.
@@ -126,6 +134,14 @@ export interface StreamBus {
    * received it, false when none did (the stream is finished, unknown, or its producer is gone).
    */
   control(streamId: string, message: ControlMessage): Promise<boolean>;
+  /**
+   * Optional (needed for `registry.interject()` across instances): sends a control message, with
+   * a fresh `id`, to the instance producing the stream and resolves what its `onControl` returned,
+   * or undefined when no producer answered (the stream is finished, unknown, its producer is gone,
+   * or no answer came within `timeoutMs`, default 5000). Messages one instance sends to one stream
+   * (by `control()` or `request()`) reach its producer in the order sent, each at most once.
+   */
+  request?(streamId: string, message: ControlMessage, timeoutMs?: number): Promise<unknown>;
   /**
    * Optional: the id of the stream last opened with this `active` entry (`field=value`, see
    * `BusOpenOptions.descriptor`) while it runs. May answer a stream that has just finished or

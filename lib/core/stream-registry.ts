@@ -30,6 +30,8 @@ import type { StreamProducer } from './producer.js';
 import type { ClientEndReason } from './stream-client.js';
 import type { SseMessage, StreamState } from './stream-event.js';
 import { cancelStream } from './stream-cancel.js';
+import { interjectStream, type InterjectOptions } from './stream-interject.js';
+import type { InterjectionReceipt } from './interjections.js';
 import { endStreams } from './registry-shutdown.js';
 import type { ObserveOptions } from './observe-stream.js';
 import { ResumableStream, type StreamHooks } from './stream.js';
@@ -322,6 +324,19 @@ export class StreamRegistry {
    */
   softCancel(id: string, reason = 'cancelled'): Promise<StreamState> {
     return cancelStream(this, id, reason, true);
+  }
+
+  /**
+   * Queues text for the stream's producer (`ctx.interjections`), with a bus from any instance:
+   * appended to what is queued (joined by the stream's combiner) or, with `mode: 'replace'`,
+   * instead of it. Resolves the bytes queued once the producer's buffer holds the text.
+   * @throws InvalidStreamInputError (400) for empty or whitespace-only text or an unknown mode.
+   * @throws InterjectionTooLargeError (413) past the stream's `interjectionMaxBytes`.
+   * @throws StreamFinishedError (409) once the stream has finished (or was soft-cancelled).
+   * @throws StreamNotFoundError (404) when neither this instance, the bus nor the store knows it.
+   */
+  interject(id: string, text: string, options: InterjectOptions = {}): Promise<InterjectionReceipt> {
+    return interjectStream(this, id, text, options);
   }
 
   /** Cancels the stream if it still runs, ends its clients and forgets it. */

@@ -2,8 +2,15 @@ import {
   EventTooLargeError,
   InvalidStreamInputError,
   PublicStreamError,
+  StreamFinishedError,
   StreamProducedElsewhereError,
 } from './errors.js';
+import {
+  assertInterjectionText,
+  InterjectionBuffer,
+  type InterjectionMode,
+  type InterjectionReceipt,
+} from './interjections.js';
 import type { PersistFunction, StoredStreamMeta } from './event-store.js';
 import { formatEventId, newEpoch } from './event-id.js';
 import { lostEventOf, type ResolvedStreamOptions } from './options.js';
@@ -45,6 +52,7 @@ export class ResumableStream extends ClientFacingStream {
   readonly follower: boolean;
   /** Created by this process's registry (not brought back from the store or followed from the bus). */
   readonly producedHere: boolean;
+  private interjectionBuffer: InterjectionBuffer | undefined;
 
   /** @internal Made by `StreamRegistry.create()`, `locate()` and the bus follower. */
   constructor(
@@ -167,7 +175,12 @@ export class ResumableStream extends ClientFacingStream {
       this.timeoutTimer = setTimeout(() => this.cancel('timeout'), this.options.timeoutMs).unref();
     }
     if (!producer) return;
-    const context = { streamId: this.id, signal: this.signal, send: (input: EventInput) => this.send(input) };
+    const context = {
+      streamId: this.id,
+      signal: this.signal,
+      send: (input: EventInput) => this.send(input),
+      interjections: this.interjections,
+    };
     this.turn.run(producer, context, this.options.toEvent).then(
       () => this.complete(),
       (error: unknown) => this.fail(error),
@@ -233,6 +246,32 @@ export class ResumableStream extends ClientFacingStream {
     if (!this.takesEvents) return false;
     const data = { status: 'cancelled', reason, soft: true };
     return this.turn.softCancel(reason, () => this.finish('cancelled', this.options.eventTypes.cancelled, data));
+  }
+
+  /**
+   * Text users interjected while the stream runs, held for its producer (`ctx.interjections`).
+   * Only a stream produced here has any.
+   */
+  get interjections(): InterjectionBuffer {
+    return (this.interjectionBuffer ??= new InterjectionBuffer(
+      this.options.interjectionMaxBytes,
+      this.options.combineInterjections,
+    ));
+  }
+
+  /**
+   * Queues text for the producer (appended with the combiner, or replacing what is queued); the
+   * producer takes it with `ctx.interjections.drain()`. Use `registry.interject()` to reach a
+   * stream produced on any instance.
+   * @throws InvalidStreamInputError (400) for empty or whitespace-only text.
+   * @throws InterjectionTooLargeError (413) past `interjectionMaxBytes`.
+   * @throws StreamFinishedError (409) once the stream has finished (or was soft-cancelled).
+   */
+  interject(text: string, mode: InterjectionMode = 'append'): InterjectionReceipt {
+    assertInterjectionText(text);
+    if (!this.takesEvents) throw new StreamFinishedError(this.id, 'interjections');
+    this.assertProducedHere('interject()');
+    return { queuedBytes: this.interjections.add(text, mode) };
   }
 
   /** Aborts the producer's signal, unless the stream was soft-cancelled (its producer runs on). */

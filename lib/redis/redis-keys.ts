@@ -45,3 +45,11 @@ export function indexKeys(prefix: string): IndexKeys {
 export function activeKey(prefix: string, entry: string): string {
   return `${prefix}{active:${entry}}`;
 }
+
+/**
+ * Shard channel: answers to the control requests an instance sent (`StreamBus.request()`). Tagged
+ * by the instance, so its replies do not crowd one stream's slot.
+ */
+export function replyChannel(prefix: string, instanceId: string): string {
+  return `${prefix}{i:${instanceId}}:replies`;
+}

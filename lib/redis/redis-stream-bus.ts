@@ -13,9 +13,9 @@ import type {
 import type { StreamState } from '../core/stream-event.js';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { RedisConnections, retrying } from './redis-connections.js';
-import { controlListener } from './redis-control.js';
+import { ControlRequests, controlListener } from './redis-control.js';
 import { RedisFollowers } from './redis-followers.js';
-import { streamKeys } from './redis-keys.js';
+import { replyChannel, streamKeys } from './redis-keys.js';
 import { InstanceLease } from './redis-liveness.js';
 import { ActiveIndex } from './redis-active.js';
 import { parseDescriptor } from '../core/stream-descriptor.js';
@@ -81,6 +81,7 @@ export class RedisStreamBus implements StreamBus {
   private readonly logger: StreamLogger;
   private readonly owned = new Map<string, Owned>();
   private readonly active: ActiveIndex;
+  private readonly requests: ControlRequests;
   private closed = false;
 
   constructor(options: RedisStreamBusOptions) {
@@ -103,6 +104,7 @@ export class RedisStreamBus implements StreamBus {
     });
     this.subscriptions = new ChannelSubscriptions(this.connections, this.logger, () => this.followers.refillAll());
     this.followers = new RedisFollowers(this.prefix, commands, this.subscriptions, this.logger);
+    this.requests = new ControlRequests(replyChannel(this.prefix, this.instanceId), this.subscriptions, this.logger);
     // After a reconnect (maybe to a Redis that lost its data): the lease first, then the streams.
     this.connections.listen(commands, 'ready', () => void this.reassert());
   }
@@ -144,7 +146,10 @@ export class RedisStreamBus implements StreamBus {
     }
     await this.index(streamId, owned);
     if (options.onControl && !owned.onControl) {
-      owned.onControl = controlListener(streamId, options.onControl, this.logger);
+      owned.onControl = controlListener(streamId, options.onControl, this.logger, {
+        prefix: `${this.prefix}{i:`,
+        publish: (channel, payload) => this.connections.commands.spublish(channel, payload),
+      });
       await this.subscriptions.add(streamKeys(this.prefix, streamId).controlChannel, owned.onControl);
     }
   }
@@ -235,9 +240,21 @@ export class RedisStreamBus implements StreamBus {
     return Number(await this.connections.commands.spublish(channel, JSON.stringify(message))) > 0;
   }
 
+  /**
+   * Publishes the request on the stream's control channel and waits for the producer's answer on
+   * this instance's reply channel; undefined when nobody listens or no answer came in time.
+   */
+  async request(streamId: string, message: ControlMessage, timeoutMs = 5_000): Promise<unknown> {
+    const channel = streamKeys(this.prefix, streamId).controlChannel;
+    return this.requests.request(message, timeoutMs, async (payload) =>
+      Number(await this.connections.commands.spublish(channel, payload)),
+    );
+  }
+
   async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.requests.stop();
     await this.lease.leave(this.owned.size > 0);
     this.followers.stopAll();
     this.owned.clear();

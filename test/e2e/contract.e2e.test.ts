@@ -124,6 +124,41 @@ describe.each(['express', 'fastify'] as const)('sample app HTTP contract (%s)', 
     expect((await fetch(`${server.baseUrl}/streams/nope?soft=1`, { method: 'DELETE' })).status).toBe(404);
   });
 
+  it('interjects with POST /streams/:id/interjections: 202 { queued_bytes }; the demo producer weaves the text in', async () => {
+    const interject = (id: string, body: unknown) =>
+      fetch(`${server.baseUrl}/streams/${id}/interjections`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const { id, url } = await createStream(server.baseUrl, { events: 1000, intervalMs: 20 });
+    const reader = new SseReader(url);
+    await reader.waitFor((r) => r.events.length >= 2);
+    const response = await interject(id, { text: 'and make it rhyme' });
+    expect(response.status).toBe(202);
+    expect(await response.json()).toEqual({ queued_bytes: 17 });
+    await reader.waitFor((r) => dataOf(r).some((item) => item.interjection === true));
+    const woven = dataOf(reader).filter((item) => item.interjection === true);
+    expect(woven).toHaveLength(1);
+    expect(woven[0].text).toContain('and make it rhyme');
+    expect((await interject(id, { text: '   ' })).status).toBe(400);
+    expect((await interject(id, { text: 'x', mode: 'prepend' })).status).toBe(400);
+    expect((await interject(id, { mode: 'append' })).status).toBe(400);
+    await fetch(`${server.baseUrl}/streams/${id}`, { method: 'DELETE' });
+    await reader.done;
+    expect((await interject(id, { text: 'too late' })).status).toBe(409);
+    expect((await interject('nope', { text: 'hi' })).status).toBe(404);
+
+    // Past the 64 KiB cap (nothing drains while the producer waits to start): 413.
+    const idle = await createStream(server.baseUrl, { events: 1, startDelayMs: 5_000 });
+    expect((await interject(idle.id, { text: 'x'.repeat(40_000) })).status).toBe(202);
+    const tooLarge = await interject(idle.id, { text: 'y'.repeat(40_000), mode: 'append' });
+    expect(tooLarge.status).toBe(413);
+    expect(((await tooLarge.json()) as { message: string }).message).toMatch(/interjectionMaxBytes/);
+    expect(await (await interject(idle.id, { text: 'short', mode: 'replace' })).json()).toEqual({ queued_bytes: 5 });
+    await fetch(`${server.baseUrl}/streams/${idle.id}`, { method: 'DELETE' });
+  });
+
   it('sends heartbeat comments on an idle stream', async () => {
     const { url } = await createStream(server.baseUrl, { events: 1, startDelayMs: 2_000 });
     const reader = new SseReader(url);

@@ -83,6 +83,42 @@ describeIfRedis('three sample-app processes sharing streams through Redis', () =
     }
   }, 90_000);
 
+  it('interjections sent to another instance reach the producer; every instance shows them; 413 and 409 too', async () => {
+    const interject = (app: SpawnedApp, id: string, body: unknown) =>
+      fetch(`${app.baseUrl}/streams/${id}/interjections`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const { id } = await createStream(apps[0].baseUrl, { events: 1000, intervalMs: 10 });
+    const reader = new SseReader(`${apps[2].baseUrl}/streams/${id}`);
+    await reader.waitFor((r) => r.events.length >= 2, STUCK_MS);
+    const texts = ['first', 'second', 'third'];
+    const answers = [];
+    for (const text of texts) answers.push(await interject(apps[1], id, { text }));
+    expect(answers.map((response) => response.status)).toEqual([202, 202, 202]);
+    const woven = () =>
+      reader.events
+        .filter((event) => event.event === 'text_delta')
+        .map((event) => JSON.parse(event.data) as { text: string; interjection?: boolean })
+        .filter((item) => item.interjection)
+        .map((item) => item.text)
+        .join('');
+    await reader.waitFor(() => woven().includes('third'), STUCK_MS);
+    // In order, each once.
+    expect(woven().match(/first|second|third/g)).toEqual(texts);
+    expect((await fetch(`${apps[1].baseUrl}/streams/${id}`, { method: 'DELETE' })).status).toBe(200);
+    await reader.done;
+    expect((await interject(apps[2], id, { text: 'late' })).status).toBe(409);
+
+    const idle = await createStream(apps[0].baseUrl, { events: 1, startDelayMs: 10_000 });
+    expect(await (await interject(apps[1], idle.id, { text: 'x'.repeat(40_000) })).json()).toEqual({
+      queued_bytes: 40_000,
+    });
+    expect((await interject(apps[2], idle.id, { text: 'y'.repeat(40_000) })).status).toBe(413);
+    await fetch(`${apps[2].baseUrl}/streams/${idle.id}`, { method: 'DELETE' });
+  });
+
   it('when one instance is SIGKILLed, its streams end with the error event on the others; the rest go on', async () => {
     const [victim, ...survivors] = apps;
     const doomed = await createStream(victim.baseUrl, { events: 10_000, intervalMs: 20 });

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { Controller, Delete, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
+import { BadRequestException, Controller, Delete, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
 import { AdmittedStream, ResumableSse, ResumableStream, StreamRegistry } from 'nestjs-meridian-stream';
 import { nodeRequest, readJsonBody } from '../http-input.js';
 import { parseCreateStreamRequest } from './create-stream-request.js';
@@ -33,6 +33,31 @@ export class StreamsController {
   async persist(@Param('id') id: string): Promise<{ persisted: number; cleared: number }> {
     const { persisted, cleared } = await this.registry.require(id).persistAndClear();
     return { persisted, cleared };
+  }
+
+  /**
+   * Interjects text into the running answer, on whichever instance produces it: 202
+   * `{ queued_bytes }` once its producer holds the text (the demo producer weaves it in at its next
+   * sentence end). Body `{ "text", "mode": "append" | "replace" }` (mode optional, append by
+   * default). 400 for empty or whitespace-only text, 413 past 64 KiB queued, 409 once the stream
+   * has finished, 404 for an unknown stream.
+   */
+  @Post(':id/interjections')
+  @HttpCode(202)
+  async interject(
+    @Param('id') id: string,
+    @Req() httpRequest: IncomingMessage | { raw: IncomingMessage },
+  ): Promise<{ queued_bytes: number }> {
+    const body = await readJsonBody(nodeRequest(httpRequest));
+    const { text, mode } = (body ?? {}) as { text?: unknown; mode?: unknown };
+    if (body === null || typeof body !== 'object' || Array.isArray(body) || typeof text !== 'string') {
+      throw new BadRequestException('The body must be a JSON object with "text", e.g. {"text": "make it shorter"}.');
+    }
+    if (mode !== undefined && mode !== 'append' && mode !== 'replace') {
+      throw new BadRequestException('"mode" must be "append" or "replace".');
+    }
+    const { queuedBytes } = await this.registry.interject(id, text, { mode });
+    return { queued_bytes: queuedBytes };
   }
 
   /**
