@@ -66,6 +66,7 @@ export {
   MeridianStreamError,
   StreamNotFoundError,
   StreamProducerLostError,
+  ProducerUnreachableError,
   StreamAlreadyExistsError,
   InvalidEventIdError,
   InvalidStreamInputError,

@@ -186,6 +186,21 @@ export class StreamFinishedError extends MeridianStreamError {
   }
 }
 
+/** A request for a stream's producer (an interjection) got no answer from the instance producing it. */
+export class ProducerUnreachableError extends MeridianStreamError {
+  readonly code = 'PRODUCER_UNREACHABLE';
+  /**
+   * @param streamId The stream.
+   * @param why What happened and what to do.
+   */
+  constructor(
+    readonly streamId: string,
+    why: string,
+  ) {
+    super(`Stream "${truncate(streamId)}": ${why}`, 503);
+  }
+}
+
 /**
  * The client already has the final event of a finished stream: nothing is left to send. Answered
  * 204 No Content, the SSE spec's way to tell EventSource to stop reconnecting.

@@ -1,6 +1,7 @@
 import {
   InterjectionTooLargeError,
   InvalidStreamInputError,
+  ProducerUnreachableError,
   StreamFinishedError,
   StreamNotFoundError,
 } from './errors.js';
@@ -45,7 +46,10 @@ export async function interjectStream(
   const info = await bus?.lookup(id);
   if (info && !isFinishedState(info.status)) {
     if (!bus!.request)
-      throw new Error('The configured StreamBus has no request(): interjections cannot reach other instances.');
+      throw new ProducerUnreachableError(
+        id,
+        'the configured StreamBus has no request(), so interjections cannot reach the producing instance; send them there, or use RedisStreamBus.',
+      );
     const answer = (await bus!.request(id, { type: 'interject', data: { text, mode } }, INTERJECT_WAIT_MS)) as
       InterjectionAnswer | undefined;
     if (answer && 'queuedBytes' in answer) return { queuedBytes: answer.queuedBytes };
@@ -56,7 +60,10 @@ export async function interjectStream(
   const status = (await bus?.lookup(id))?.status ?? stream?.state;
   if (status && isFinishedState(status)) throw new StreamFinishedError(id, 'interjections');
   if (!stream && !info) throw new StreamNotFoundError(id);
-  throw new Error(`Stream ${id}: its producer did not answer the interjection within ${INTERJECT_WAIT_MS} ms.`);
+  throw new ProducerUnreachableError(
+    id,
+    `its producer did not answer the interjection within ${INTERJECT_WAIT_MS} ms (its instance may be busy or stopping); retry shortly.`,
+  );
 }
 
 /** The typed error the producer's instance answered with. */
