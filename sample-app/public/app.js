@@ -11,6 +11,7 @@ function setStatus(status) {
   document.body.dataset.state = status;
   const active = status === 'live' || status === 'connecting' || status === 'reconnecting';
   $('drop').disabled = !active;
+  $('send-interjection').disabled = !active;
 }
 
 function remember(event) {
@@ -113,6 +114,18 @@ $('drop').addEventListener('click', () => {
 });
 
 $('persist').addEventListener('click', () => fetch(`/streams/${state.streamId}/persist`, { method: 'POST' }));
+
+// The producer folds the text into the answer at its next sentence end (POST .../interjections).
+$('interject').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const text = $('interjection').value;
+  const response = await fetch(`/streams/${state.streamId}/interjections`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ text, mode: 'append' }),
+  });
+  if (response.ok) $('interjection').value = '';
+});
 
 const shared = new URLSearchParams(location.search).get('stream');
 if (shared) attach(shared);

@@ -140,6 +140,24 @@ describeIfChromium('the demo page in Chromium', () => {
     expect(a.text).toBe((await serverText(streamId)).text);
   });
 
+  it('an interjection typed in one tab appears in the answer in every open tab', async () => {
+    const first = await context.newPage();
+    await ask(first, 'interval=40');
+    await waitForTokens(first, 3);
+    const { streamId } = await pageState(first);
+    const second = await context.newPage();
+    await second.goto(`${pageBase}/?stream=${streamId}`);
+    await second.waitForFunction(() => document.body.dataset.state === 'live');
+    await first.fill('#interjection', 'Mention the browser test.');
+    await first.click('#send-interjection');
+    await Promise.all([waitForDone(first), waitForDone(second)]);
+    await screenshot(second, 'interjection');
+    const [a, b] = [await pageState(first), await pageState(second)];
+    expect(a.text).toContain('[You added: Mention the browser test.]');
+    expect(b.text).toBe(a.text);
+    expect(a.text).toBe((await serverText(streamId)).text);
+  });
+
   it('resumes after persist-and-clear: the catch-up comes from the database as whole blocks', async () => {
     const page = await context.newPage();
     await ask(page, 'interval=25');
