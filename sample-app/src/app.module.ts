@@ -1,4 +1,4 @@
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Logger, Module, type DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { StreamingModule, type StreamingModuleOptions } from 'nestjs-meridian-stream';
 import { RedisStreamBus } from 'nestjs-meridian-stream/redis';
@@ -7,12 +7,23 @@ import { DataSource } from 'typeorm';
 import { typeOrmOptions } from './database.js';
 import { HealthController } from './health.controller.js';
 import { PageController } from './page.controller.js';
+import { ChatsController } from './streams/chats.controller.js';
 import { StreamsController } from './streams/streams.controller.js';
 
-/** The sample app's defaults: room for 100,000 clients per stream, reconnect after 1 s. */
+const streams = new Logger('Streams');
+
+/**
+ * The sample app's defaults: room for 100,000 clients per stream, reconnect after 1 s, running
+ * answers found by chat id, and a log line when an answer has finished (what an app would bill).
+ */
 export const SAMPLE_STREAMING_OPTIONS: StreamingModuleOptions = {
   maxClientsPerStream: 100_000,
   retryMs: 1_000,
+  activeKeys: ['chatId'],
+  onStreamFinished: ({ stream, state, result, error }) =>
+    streams.log(
+      `Stream ${stream.id} finished: ${state}${result === undefined ? '' : `, producer returned ${JSON.stringify(result)}`}${error === undefined ? '' : `, error: ${String(error)}`}`,
+    ),
 };
 
 /** How the sample app is put together; tests change parts of it. */
@@ -52,7 +63,7 @@ export class AppModule {
           }),
         }),
       ],
-      controllers: [StreamsController, HealthController, PageController],
+      controllers: [StreamsController, ChatsController, HealthController, PageController],
     };
   }
 }

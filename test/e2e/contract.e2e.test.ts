@@ -167,8 +167,20 @@ describe.each(['express', 'fastify'] as const)('sample app HTTP contract (%s)', 
     reader.destroy();
   });
 
+  it('finds the running answer of a chat with GET /chats/:chatId/stream (204 when none runs)', async () => {
+    const chat = `chat-${adapter}`;
+    const activeOf = () => fetch(`${server.baseUrl}/chats/${chat}/stream`);
+    expect((await activeOf()).status).toBe(204);
+    const { id, url } = await createStream(server.baseUrl, { events: 30, intervalMs: 10, chatId: chat });
+    const found = await activeOf();
+    expect(found.status).toBe(200);
+    expect(await found.json()).toEqual({ stream_id: id, stream_url: `/streams/${id}` });
+    await readAll(url);
+    await eventually(async () => (await activeOf()).status === 204);
+  });
+
   it('rejects bad bodies with 400 and a message', async () => {
-    const bodies = ['{"events": -1}', '{"intervalMs": "fast"}', '[1,2]', '{"size": 1.5}', '{"bogus": 1}', '{not json'];
+    const bodies = ['{"events": -1}', '{"intervalMs": "fast"}', '[1,2]', '{"size": 1.5}', '{"bogus": 1}', '{not json', '{"chatId": ""}', '{"chatId": 5}'];
     for (const body of bodies) {
       const response = await fetch(`${server.baseUrl}/streams`, {
         method: 'POST',

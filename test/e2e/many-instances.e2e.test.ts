@@ -105,6 +105,29 @@ describeIfRedis('many instances on Redis (built sample app, real processes)', ()
     expect((await cancel(a, 'never-created')).status).toBe(404);
   }, 60_000);
 
+  it("a chat's running answer is found on the other instance; a soft cancel there lets the producer finish, and its finish hook logs what it returned", async () => {
+    apps = await spawnPair();
+    const [a, b] = apps;
+    const { id, url } = await createStream(a.baseUrl, { events: 5_000, intervalMs: 10, chatId: 'chat-1' });
+    const found = await fetch(`${b.baseUrl}/chats/chat-1/stream`);
+    expect(await found.json()).toEqual({ stream_id: id, stream_url: `/streams/${id}` });
+    const onB = new SseReader(`${b.baseUrl}${pathOf(url)}`);
+    await onB.waitFor((reader) => reader.events.length >= 5);
+    const soft = await fetch(`${b.baseUrl}/streams/${id}?soft=1`, { method: 'DELETE' });
+    expect(await soft.json()).toEqual({ stream_id: id, state: 'cancelled', soft: true });
+    await within(onB.done, 5_000, () => `B's client: ${onB.events.length} events`);
+    expect(JSON.parse(onB.events.at(-1)!.data)).toMatchObject({ status: 'cancelled', soft: true });
+    const logged = new RegExp(`Stream ${id} finished: cancelled, producer returned \\{"events_sent":\\d+\\}`);
+    await within(
+      (async () => {
+        while (!logged.test(a.output())) await sleep(50);
+      })(),
+      5_000,
+      () => `A's output has no finish line:\n${a.output().slice(-2_000)}`,
+    );
+    expect((await fetch(`${b.baseUrl}/chats/chat-1/stream`)).status).toBe(204);
+  }, 60_000);
+
   it('SIGTERM with DRAIN_MS: the producer finishes its answer; a client on the other instance ends with done', async () => {
     apps = await spawnPair({ DRAIN_MS: '15000' });
     const [a, b] = apps;

@@ -19,10 +19,12 @@ export interface CreateStreamRequest {
    * event, `intervalMs` apart on average (with jitter). `events` then caps the number of tokens.
    */
   readonly prompt?: string;
+  /** The chat this answer belongs to: stored as the stream's metadata, found by `GET /chats/:chatId/stream`. */
+  readonly chatId?: string;
 }
 
 const FIELDS: Record<
-  Exclude<keyof CreateStreamRequest, 'catchup' | 'prompt'>,
+  Exclude<keyof CreateStreamRequest, 'catchup' | 'prompt' | 'chatId'>,
   { min: number; max: number; default?: number }
 > = {
   events: { min: 0, max: 10_000_000, default: 20 },
@@ -41,7 +43,10 @@ export function parseCreateStreamRequest(body: unknown): CreateStreamRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new BadRequestException('The body must be a JSON object, e.g. {"events": 20, "intervalMs": 50}.');
   }
-  const { catchup, prompt, ...input } = body as Record<string, unknown>;
+  const { catchup, prompt, chatId, ...input } = body as Record<string, unknown>;
+  if (chatId !== undefined && (typeof chatId !== 'string' || !/^[A-Za-z0-9_-]{1,128}$/.test(chatId))) {
+    throw new BadRequestException('chatId must be 1 to 128 characters of A-Z, a-z, 0-9, "_" and "-".');
+  }
   if (catchup !== undefined && catchup !== 'events' && catchup !== 'blocks') {
     throw new BadRequestException('catchup must be "events" or "blocks".');
   }
@@ -54,7 +59,7 @@ export function parseCreateStreamRequest(body: unknown): CreateStreamRequest {
   const unknown = Object.keys(input).filter((key) => !Object.hasOwn(FIELDS, key));
   if (unknown.length > 0) {
     throw new BadRequestException(
-      `Unknown field(s): ${unknown.join(', ')}. Known: ${[...Object.keys(FIELDS), 'catchup', 'prompt'].join(', ')}.`,
+      `Unknown field(s): ${unknown.join(', ')}. Known: ${[...Object.keys(FIELDS), 'catchup', 'prompt', 'chatId'].join(', ')}.`,
     );
   }
   const result: Record<string, number | undefined> = {};
@@ -70,5 +75,6 @@ export function parseCreateStreamRequest(body: unknown): CreateStreamRequest {
     ...result,
     ...(catchup === undefined ? {} : { catchup }),
     ...(prompt === undefined ? {} : { prompt }),
+    ...(chatId === undefined ? {} : { chatId }),
   } as unknown as CreateStreamRequest;
 }

@@ -21,7 +21,8 @@ export class StreamsController {
     const request = parseCreateStreamRequest(await readJsonBody(nodeRequest(httpRequest)));
     const store = this.registry.store;
     const catchup = request.catchup === 'blocks' && store ? textBlocksCatchup(store) : undefined;
-    const stream = this.registry.create(demoProducer(request), { catchup });
+    const metadata = request.chatId === undefined ? undefined : { chatId: request.chatId };
+    const stream = this.registry.create(demoProducer(request), { catchup, metadata });
     // With Redis, any instance can serve the URL once this resolves.
     await stream.whenShared();
     return { stream_id: stream.id, stream_url: `/streams/${stream.id}` };
