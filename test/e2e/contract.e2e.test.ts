@@ -180,7 +180,16 @@ describe.each(['express', 'fastify'] as const)('sample app HTTP contract (%s)', 
   });
 
   it('rejects bad bodies with 400 and a message', async () => {
-    const bodies = ['{"events": -1}', '{"intervalMs": "fast"}', '[1,2]', '{"size": 1.5}', '{"bogus": 1}', '{not json', '{"chatId": ""}', '{"chatId": 5}'];
+    const bodies = [
+      '{"events": -1}',
+      '{"intervalMs": "fast"}',
+      '[1,2]',
+      '{"size": 1.5}',
+      '{"bogus": 1}',
+      '{not json',
+      '{"chatId": ""}',
+      '{"chatId": 5}',
+    ];
     for (const body of bodies) {
       const response = await fetch(`${server.baseUrl}/streams`, {
         method: 'POST',
