@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { InvalidEventIdError } from './errors.js';
 
 /**
@@ -22,6 +22,15 @@ const EVENT_ID_PATTERN = /^([0-9a-z]{1,32})-(0|[1-9][0-9]{0,15})$/;
 /** A new random epoch: 48 bits, 12 lowercase hex characters. */
 export function newEpoch(): string {
   return randomBytes(6).toString('hex');
+}
+
+/**
+ * The epoch of what a stream's history says after its producer's process died: the same on every
+ * instance and after every restart (derived from the stored epoch), and never one a producer
+ * issued, so its ids cannot name an event a client may have seen before the crash.
+ */
+export function interruptedEpochOf(epoch: string): string {
+  return createHash('sha256').update(`meridian-interrupted:${epoch}`).digest('hex').slice(0, 12);
 }
 
 /** Whether `value` can serve as an epoch (lowercase letters and digits, 1 to 32 of them). */

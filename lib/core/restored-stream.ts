@@ -1,3 +1,4 @@
+import { interruptedEpochOf } from './event-id.js';
 import type { ResolvedStreamOptions } from './options.js';
 import { isFinishedState } from './stream-event.js';
 import type { RestoredStreamState, StreamHooks } from './stream-origin.js';
@@ -23,9 +24,11 @@ export class RestoredStream extends ResumableStream {
       this.turn.streamEnded(this.currentState);
       return;
     }
-    // Its producer's process ended before the stream did: served as far as it was stored, then
-    // a final error event (in memory only; a later restore issues the same one, with the same id).
+    // Its producer's process ended before the stream did: served as far as it was stored, then a
+    // final error event. Clients may have seen ids past the stored ones, so the final event takes
+    // an epoch of its own (the same on every restore, as the event is in memory only).
     this.currentState = 'running';
+    this.log.continueUnder(interruptedEpochOf(this.epoch));
     const data = {
       status: 'failed',
       message: 'The stream was interrupted: its producer stopped before it finished.',

@@ -2,13 +2,19 @@ import { InvalidEventIdError } from './errors.js';
 import { formatEventId, parseEventId } from './event-id.js';
 import type { CatchupTier } from './stream-metrics.js';
 import type { PositionMessage, ResetMessage } from './stream-event.js';
+import type { EpochTail } from './stream-log.js';
 
 /** Why a client was sent a `reset` event instead of a seamless continuation. */
 export type ResetReason =
   /** Its Last-Event-ID belongs to another history of this stream (another epoch). */
   | 'unknown_epoch'
   /** The events after its Last-Event-ID are no longer held. */
-  | 'history_truncated';
+  | 'history_truncated'
+  /**
+   * Its Last-Event-ID is past what was stored when the stream's producer process died: the events
+   * it saw after that were never stored. It is sent the stored history again, from the start.
+   */
+  | 'history_lost';
 
 /** Where a stream stands, as far as resuming is concerned. */
 export interface ResumeContext {
@@ -20,6 +26,8 @@ export interface ResumeContext {
   canReadHistory(sequence: number): boolean;
   readonly retryMs?: number;
   readonly resetType: string;
+  /** Set when the stream ended under another epoch after its producer's process died. */
+  readonly tail?: EpochTail;
 }
 
 /** Where a client continues: after `cursor`, told of a reset first when there is one. */
@@ -46,13 +54,15 @@ export function resolveResume(context: ResumeContext, lastEventId: string | null
   let reset: ResetReason | undefined;
   if (lastEventId) {
     const position = parseEventId(lastEventId);
-    if (position.epoch !== context.epoch) {
+    const { tail } = context;
+    if (tail && position.epoch === tail.epoch && position.sequence > tail.after) {
+      cursor = aheadCheck(context, lastEventId, position.sequence);
+    } else if (position.epoch !== context.epoch) {
       reset = 'unknown_epoch';
-    } else if (position.sequence > context.lastSequence) {
-      const last = formatEventId(context.epoch, context.lastSequence);
-      throw new InvalidEventIdError(lastEventId, `this stream has issued events only up to ${last}.`);
+    } else if (tail && position.sequence > tail.after) {
+      reset = 'history_lost';
     } else {
-      cursor = position.sequence;
+      cursor = aheadCheck(context, lastEventId, position.sequence);
     }
   }
   // With a store, whatever left memory was stored first: only without one can history be lost.
@@ -61,6 +71,19 @@ export function resolveResume(context: ResumeContext, lastEventId: string | null
     reset ??= 'history_truncated';
   }
   return lastEventId === undefined || lastEventId === null ? { cursor, reset } : { cursor, reset, lastEventId };
+}
+
+/** `sequence`, unless the stream has not issued it: then the id is refused (400). */
+function aheadCheck(context: ResumeContext, lastEventId: string, sequence: number): number {
+  if (sequence <= context.lastSequence) return sequence;
+  const last = idAt(context, context.lastSequence);
+  throw new InvalidEventIdError(lastEventId, `this stream has issued events only up to ${last}.`);
+}
+
+/** The id of the event at `sequence` (0: before the first). */
+function idAt(context: ResumeContext, sequence: number): string {
+  const { tail } = context;
+  return formatEventId(tail && sequence > tail.after ? tail.epoch : context.epoch, sequence);
 }
 
 /**
@@ -72,7 +95,7 @@ export function resolveResume(context: ResumeContext, lastEventId: string | null
  */
 export function preambleFor(context: ResumeContext, point: ResumePoint): PositionMessage | ResetMessage | undefined {
   if (!point.reset && context.retryMs === undefined) return undefined;
-  const id = formatEventId(context.epoch, point.cursor);
+  const id = idAt(context, point.cursor);
   const retry = context.retryMs === undefined ? {} : { retry: context.retryMs };
   if (!point.reset) return { id, ...retry };
   const data = JSON.stringify({ reason: point.reset, lastEventId: point.lastEventId ?? null, resumesAfter: id });

@@ -22,6 +22,7 @@ import { parseEventId } from './event-id.js';
 import { observeStream, type ObserveOptions } from './observe-stream.js';
 import type { SseMessage } from './stream-event.js';
 import type { StreamHooks } from './stream-origin.js';
+import type { EpochTail } from './stream-log.js';
 
 /** What the clients of a stream read: where it stands, its buffer and its store tier. */
 export interface ClientsView {
@@ -33,6 +34,8 @@ export interface ClientsView {
   /** Total bytes of data ever sent on the stream. */
   readonly sentBytes: number;
   readonly buffer: ReplayBuffer;
+  /** Set when the stream ended under another epoch (its producer's process died). */
+  readonly tail: EpochTail | undefined;
   canReadHistory(sequence: number): boolean;
   readHistory(sequence: number, first: boolean): Promise<HistoryPage>;
 }
@@ -84,6 +87,9 @@ export class StreamClients {
       },
       get firstHeldSequence() {
         return buffer.firstSequence;
+      },
+      get tail() {
+        return view.tail;
       },
       canReadHistory: this.source.canReadHistory,
       retryMs: options.retryMs,

@@ -52,8 +52,9 @@ export interface PositionMessage {
  * Sent first (instead of the position marker, if any) to a client whose Last-Event-ID cannot be continued
  * without a gap. `data` is JSON: `{ reason, lastEventId, resumesAfter }`, where reason is
  * `unknown_epoch` (the id belongs to another history of the stream: discard what you have) or
- * `history_truncated` (events after your id are no longer held). Events after `resumesAfter`
- * follow.
+ * `history_truncated` (events after your id are no longer held) or `history_lost` (your id is past
+ * what was stored when the producer's process died: discard what you have). Events after
+ * `resumesAfter` follow.
  */
 export interface ResetMessage {
   /** The position the client continues from (`resumesAfter`). */

@@ -4,6 +4,12 @@ import { ReplayBuffer, type ReplayBufferLimits } from './replay-buffer.js';
 import { assertSseField } from './sse-format.js';
 import type { StreamEvent } from './stream-event.js';
 
+/** Events after `after` carry `epoch` instead of the stream's own; ids of the stream's epoch past it name lost events. */
+export interface EpochTail {
+  readonly epoch: string;
+  readonly after: number;
+}
+
 /**
  * A stream's history in this process: the sequence issued so far, the bytes ever sent, the events
  * still held (the replay buffer), and who waits for a sequence to be issued.
@@ -17,6 +23,8 @@ export class StreamLog {
   sentBytes = 0;
   readonly buffer: ReplayBuffer;
   private waiters: { readonly sequence: number; readonly resolve: () => void }[] = [];
+  /** Set once events are issued under another epoch than the stream's (see `continueUnder`). */
+  tail: EpochTail | undefined;
 
   constructor(
     private readonly epoch: string,
@@ -49,13 +57,14 @@ export class StreamLog {
       throw new InvalidStreamInputError(`Event retry must be a whole number of ms >= 0, got ${String(retry)}.`);
     }
     const sequence = ++this.issued;
+    const epoch = this.tail?.epoch ?? this.epoch;
     return Object.freeze({
-      id: formatEventId(this.epoch, sequence),
+      id: formatEventId(epoch, sequence),
       type,
       data,
       ...(retry === undefined ? {} : { retry }),
       sequence,
-      epoch: this.epoch,
+      epoch,
       bytes: Buffer.byteLength(data),
     });
   }
@@ -67,6 +76,19 @@ export class StreamLog {
     this.sentBytes += event.bytes;
     if (this.waiters.length > 0) this.release(false);
     return overLimits;
+  }
+
+  /**
+   * Issues the next events under `epoch`: a stream brought back after its producer's process died
+   * ends under an epoch of its own, as ids after the stored ones may have reached clients already.
+   */
+  continueUnder(epoch: string): void {
+    this.tail = { epoch, after: this.issued };
+  }
+
+  /** The id of the event with this sequence (0: the position before the first event). */
+  idOf(sequence: number): string {
+    return formatEventId(this.tail && sequence > this.tail.after ? this.tail.epoch : this.epoch, sequence);
   }
 
   /** Forgets events issued but not taken in: the next one issued follows the last one taken in. */

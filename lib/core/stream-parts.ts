@@ -84,6 +84,9 @@ export function buildStreamParts(
       return log.sentBytes;
     },
     buffer: log.buffer,
+    get tail() {
+      return log.tail;
+    },
     canReadHistory: (sequence: number) => persistence.hasStore && sequence < persistence.persistedThrough,
     readHistory: (sequence: number, first: boolean) => history!.read(sequence, persistence.persistedThrough, first),
   };

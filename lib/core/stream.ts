@@ -12,7 +12,7 @@ import {
   type InterjectionReceipt,
 } from './interjections.js';
 import type { PersistFunction, StoredStreamMeta } from './event-store.js';
-import { formatEventId, newEpoch } from './event-id.js';
+import { newEpoch } from './event-id.js';
 import { lostEventOf, type ResolvedStreamOptions } from './options.js';
 import type { BusEvent, BusOpenOptions } from './stream-bus.js';
 import type { StreamProducer } from './producer.js';
@@ -118,7 +118,7 @@ export class ResumableStream extends ClientFacingStream {
 
   /** Id of the last event issued, or the "before the first event" position. */
   get lastEventId(): string {
-    return formatEventId(this.epoch, this.log.sequence);
+    return this.log.idOf(this.log.sequence);
   }
 
   /** Events and bytes currently held in the replay buffer. */
