@@ -36,7 +36,7 @@ describe.each(databaseKinds())('a stream whose process died between two store wr
   it('continues clients within the stored history, resets those past it, and never reuses a seen id', async () => {
     const seen = await crashed(`crash-${kind}`);
     const [epoch] = seen[0].split('-');
-    let finalId = '';
+    let finalId: string | undefined;
     const restarted = new StreamRegistry({ store, heartbeatMs: 0 });
     try {
       const whole = await resumeAt(restarted, `crash-${kind}`);
@@ -62,7 +62,7 @@ describe.each(databaseKinds())('a stream whose process died between two store wr
         }
       }
       // The final event is the end: 204, as for any finished stream.
-      await expect(admitting(restarted, `crash-${kind}`, final.id, {})).rejects.toMatchObject({ status: 204 });
+      await expect(admitting(restarted, `crash-${kind}`, final.id)).rejects.toMatchObject({ status: 204 });
     } finally {
       await restarted.shutdown({ graceMs: 0 });
     }
@@ -71,10 +71,10 @@ describe.each(databaseKinds())('a stream whose process died between two store wr
     const again = new StreamRegistry({ store, heartbeatMs: 0 });
     try {
       const events = (await resumeAt(again, `crash-${kind}`)).filter(isStreamEvent);
-      expect(events.map((event) => event.id)).toEqual([...seen.slice(0, STORED), finalId]);
+      expect(events.map((event) => event.id)).toEqual([...seen.slice(0, STORED), finalId!]);
       // Past the end of the new epoch is still an id the stream never issued.
-      const [tailEpoch] = finalId.split('-');
-      await expect(admitting(again, `crash-${kind}`, `${tailEpoch}-${STORED + 2}`, {})).rejects.toMatchObject({
+      const [tailEpoch] = finalId!.split('-');
+      await expect(admitting(again, `crash-${kind}`, `${tailEpoch}-${STORED + 2}`)).rejects.toMatchObject({
         status: 400,
       });
     } finally {
