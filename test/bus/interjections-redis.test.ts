@@ -1,14 +1,12 @@
-import { afterEach, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import {
   InterjectionTooLargeError,
   InvalidStreamInputError,
   StreamFinishedError,
-  StreamRegistry,
   type ProducerContext,
 } from 'nestjs-meridian-stream';
-import { RedisStreamBus } from 'nestjs-meridian-stream/redis';
 import { eventually, within } from '../support/eventually.js';
-import { redisAvailable, uniquePrefix } from '../support/redis.js';
+import { redisAvailable, redisInstances } from '../support/redis.js';
 
 /*
  * Interjections (issue 24 item 2) across two instances on the shared Redis: two registries, each
@@ -16,21 +14,7 @@ import { redisAvailable, uniquePrefix } from '../support/redis.js';
  */
 const maybe = redisAvailable() ? describe : describe.skip;
 
-let registries: StreamRegistry[] = [];
-afterEach(async () => {
-  await Promise.all(registries.map((registry) => registry.shutdown({ graceMs: 0 })));
-  registries = [];
-});
-
-function instances(count: number) {
-  const keyPrefix = uniquePrefix();
-  return Array.from({ length: count }, () => {
-    const bus = new RedisStreamBus({ connection: process.env.REDIS_URL!, keyPrefix });
-    const registry = new StreamRegistry({ heartbeatMs: 0, bus });
-    registries.push(registry);
-    return { registry, bus };
-  });
-}
+const instances = redisInstances();
 
 /** A producer that records every change of its interjection buffer until released, then drains it. */
 function watchingProducer() {

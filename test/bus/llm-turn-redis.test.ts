@@ -1,8 +1,7 @@
-import { afterEach, describe, expect, test } from '@jest/globals';
-import { StreamRegistry, type ProducerContext, type StreamFinishedInfo } from 'nestjs-meridian-stream';
-import { RedisStreamBus } from 'nestjs-meridian-stream/redis';
+import { describe, expect, test } from '@jest/globals';
+import { type ProducerContext } from 'nestjs-meridian-stream';
 import { eventually, within } from '../support/eventually.js';
-import { redisAvailable, uniquePrefix } from '../support/redis.js';
+import { redisAvailable, redisInstances } from '../support/redis.js';
 import { record } from '../unit/helpers.js';
 
 /*
@@ -11,22 +10,7 @@ import { record } from '../unit/helpers.js';
  */
 const maybe = redisAvailable() ? describe : describe.skip;
 
-let registries: StreamRegistry[] = [];
-afterEach(async () => {
-  await Promise.all(registries.map((registry) => registry.shutdown({ graceMs: 0 })));
-  registries = [];
-});
-
-function instances(count: number) {
-  const keyPrefix = uniquePrefix();
-  return Array.from({ length: count }, () => {
-    const calls: StreamFinishedInfo[] = [];
-    const bus = new RedisStreamBus({ connection: process.env.REDIS_URL!, keyPrefix });
-    const registry = new StreamRegistry({ heartbeatMs: 0, bus, onStreamFinished: (info) => void calls.push(info) });
-    registries.push(registry);
-    return { registry, calls, bus };
-  });
-}
+const instances = redisInstances();
 
 maybe('soft cancel across instances (Redis)', () => {
   test('B soft-cancels a stream produced on A: A and B clients end with the soft event; A runs on, its result reaches its hook', async () => {

@@ -1,30 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { StreamProducerLostError } from '../../lib/core/errors.js';
 import { InProcessStreamBus } from '../../lib/core/in-process-bus.js';
 import type { StreamLogger } from '../../lib/core/logger.js';
 import type { AppendOutcome, BusEvent } from '../../lib/core/stream-bus.js';
-import { StreamRegistry, type StreamRegistryOptions } from '../../lib/core/stream-registry.js';
-import type { StreamFinishedInfo } from '../../lib/core/stream-turn.js';
+import { StreamRegistry } from '../../lib/core/stream-registry.js';
 import { eventually, within } from '../support/eventually.js';
+import { finishHookedRegistries } from './helpers.js';
 
-let registries: StreamRegistry[] = [];
-afterEach(async () => {
-  await Promise.all(registries.map((registry) => registry.shutdown({ graceMs: 0 })));
-  registries = [];
-});
-
-/** A registry whose module-wide hook records every call (and when whenFinished had resolved). */
-function instance(options: StreamRegistryOptions = {}) {
-  const calls: StreamFinishedInfo[] = [];
-  const registry = new StreamRegistry({
-    heartbeatMs: 0,
-    onStreamFinished: (info) => void calls.push(info),
-    ...options,
-  });
-  registries.push(registry);
-  return { registry, calls };
-}
+const instance = finishHookedRegistries();
 
 function capturingLogger() {
   const errors: string[] = [];

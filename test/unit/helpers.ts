@@ -1,4 +1,7 @@
+import { afterEach } from '@jest/globals';
 import type { Observable } from 'rxjs';
+import { StreamRegistry, type StreamRegistryOptions } from '../../lib/core/stream-registry.js';
+import type { StreamFinishedInfo } from '../../lib/core/stream-turn.js';
 import type { ClientEndReason, ClientSink } from '../../lib/core/stream-client.js';
 import { isStreamEvent, type SseMessage, type StreamEvent } from '../../lib/core/stream-event.js';
 
@@ -44,4 +47,26 @@ export function recordingSink(accept: (event: StreamEvent) => boolean = () => tr
 /** 1..n */
 export function range(from: number, to: number): number[] {
   return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+}
+
+/**
+ * Registers an afterEach that shuts down every registry made by the returned `instance()`: a
+ * registry (no heartbeats) whose module-wide finish hook records every call.
+ */
+export function finishHookedRegistries() {
+  let registries: StreamRegistry[] = [];
+  afterEach(async () => {
+    await Promise.all(registries.map((registry) => registry.shutdown({ graceMs: 0 })));
+    registries = [];
+  });
+  return function instance(options: StreamRegistryOptions = {}) {
+    const calls: StreamFinishedInfo[] = [];
+    const registry = new StreamRegistry({
+      heartbeatMs: 0,
+      onStreamFinished: (info) => void calls.push(info),
+      ...options,
+    });
+    registries.push(registry);
+    return { registry, calls };
+  };
 }

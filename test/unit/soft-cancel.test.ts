@@ -1,29 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { InProcessStreamBus } from '../../lib/core/in-process-bus.js';
 import type { ProducerContext } from '../../lib/core/producer.js';
 import { StreamProducedElsewhereError } from '../../lib/core/errors.js';
-import { StreamRegistry, type StreamRegistryOptions } from '../../lib/core/stream-registry.js';
-import type { StreamFinishedInfo } from '../../lib/core/stream-turn.js';
 import { eventually, within } from '../support/eventually.js';
-import { record } from './helpers.js';
+import { finishHookedRegistries, record } from './helpers.js';
 
-let registries: StreamRegistry[] = [];
-afterEach(async () => {
-  await Promise.all(registries.map((registry) => registry.shutdown({ graceMs: 0 })));
-  registries = [];
-});
-
-function instance(options: StreamRegistryOptions = {}) {
-  const calls: StreamFinishedInfo[] = [];
-  const registry = new StreamRegistry({
-    heartbeatMs: 0,
-    onStreamFinished: (info) => void calls.push(info),
-    ...options,
-  });
-  registries.push(registry);
-  return { registry, calls };
-}
+const instance = finishHookedRegistries();
 
 /**
  * A provider that bills on regardless: sends one delta, waits for the soft cancel, then still
