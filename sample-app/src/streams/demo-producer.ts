@@ -26,9 +26,8 @@ export function demoText(index: number, size: number): string {
  * `text_delta` with `interjection: true` and the index of the token it follows.
  */
 export function demoProducer(request: CreateStreamRequest): StreamProducer {
-  return async ({ signal, send, onSoftCancel, interjections }) => {
-    let softCancelled = false;
-    onSoftCancel(() => (softCancelled = true));
+  return async (context) => {
+    const { signal, send, interjections } = context;
     if (request.startDelayMs > 0) await sleep(request.startDelayMs, undefined, { signal });
     const tokens = request.prompt === undefined ? undefined : tokenize(answerFor(request.prompt));
     const total = Math.min(request.events, tokens?.length ?? Infinity);
@@ -40,7 +39,7 @@ export function demoProducer(request: CreateStreamRequest): StreamProducer {
         send({ type: 'text_delta', data: { index, text: ` [You added: ${added}] `, interjection: true, t: now() } });
     };
     let index = 0;
-    for (; index < count && !signal.aborted && !softCancelled; index++) {
+    for (; index < count && !signal.aborted && !context.softCancelled; index++) {
       const text = tokens ? tokens[index] : demoText(index, request.size);
       send({ type: 'text_delta', data: { index, text, t: now() } });
       if (tokens ? SENTENCE_END.test(text) : (index + 1) % FILLER_INJECTION_EVERY === 0) weaveIn(index);
@@ -49,8 +48,8 @@ export function demoProducer(request: CreateStreamRequest): StreamProducer {
       if (pause === 0) await nextTurn();
       else await sleep(pause, undefined, { signal });
     }
-    if (!signal.aborted && !softCancelled) weaveIn(index - 1);
-    if (request.failAfter !== undefined && !softCancelled) {
+    if (!signal.aborted && !context.softCancelled) weaveIn(index - 1);
+    if (request.failAfter !== undefined && !context.softCancelled) {
       throw new PublicStreamError(`The producer failed after ${request.failAfter} events, as requested (failAfter).`);
     }
     return { events_sent: index };
