@@ -12,6 +12,7 @@ export class StreamGate {
   /** Requests let in to a stream with `authorize`; each is used once. */
   private readonly admitted = new WeakMap<object, StreamAdmission>();
   private warnedNotAdmitted = false;
+  private warnedNotLocated = false;
 
   constructor(
     private readonly authorize: StreamAuthorizer | undefined,
@@ -60,6 +61,20 @@ export class StreamGate {
     this.logger.warn(
       `observe(${JSON.stringify(id.slice(0, 80))}): refused (404), as authorize is configured and this request was not let in by StreamGuard. ` +
         'Use @ResumableSse(), or put @UseGuards(StreamGuard) on the route and pass { request } to observe().',
+    );
+  }
+
+  /**
+   * Once: a stream missing from memory might have been in the store or on the bus, which only
+   * `locate()` looks in; `StreamGuard` calls it, so the route likely lacks the guard. Once, as
+   * clients can ask for any id.
+   */
+  warnNotLocated(id: string): void {
+    if (this.warnedNotLocated) return;
+    this.warnedNotLocated = true;
+    this.logger.warn(
+      `observe(${JSON.stringify(id.slice(0, 80))}): no such stream in memory, and observe() does not look in the store or on the bus. ` +
+        'Put @UseGuards(StreamGuard) on the @Sse() route (or use @ResumableSse()), or await registry.locate(id) first.',
     );
   }
 }

@@ -1,21 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Observable } from 'rxjs';
-import {
-  InvalidStreamInputError,
-  RegistryClosedError,
-  StreamAlreadyExistsError,
-  StreamLimitError,
-  StreamNotFoundError,
-} from './errors.js';
+import { RegistryClosedError, StreamAlreadyExistsError, StreamLimitError, StreamNotFoundError } from './errors.js';
 import type { EventStore } from './event-store.js';
 import type { StreamBus } from './stream-bus.js';
 import { SILENT_LOGGER, type StreamLogger } from './logger.js';
 import { resolveStreamOptions, type ResolvedStreamOptions, type StreamOptions } from './options.js';
 import {
-  DEFAULT_FOLLOW_IDLE_MS,
-  DEFAULT_MAX_CLIENTS,
-  DEFAULT_MAX_STREAMS,
-  STREAM_ID_PATTERN,
   type CreateStreamOptions,
   type RegistryShutdownOptions,
   type StreamAdmission,
@@ -23,6 +13,8 @@ import {
   type StreamRegistryStats,
 } from './registry-options.js';
 import { claimingHooks } from './stream-claim.js';
+import { RegistryClients } from './registry-clients.js';
+import { checkCreateOptions, checkRegistryOptions } from './registry-checks.js';
 import { StreamGate } from './stream-gate.js';
 import { StreamLocator } from './stream-locator.js';
 import { StreamRetention } from './stream-retention.js';
@@ -59,27 +51,24 @@ export class StreamRegistry {
   /** The bus shared with other instances, if any. */
   readonly bus: StreamBus | undefined;
   private closed = false;
-  private warnedNotLocated = false;
   private readonly gate: StreamGate;
-  private readonly maxClients: number;
   private readonly followIdleMs: number;
   private streamsCreated = 0;
-  private clients = 0;
-  /** Waiting for the last client to leave (shutdown). */
-  private readonly noClients: (() => void)[] = [];
   private readonly metrics = new StreamMetrics();
+  private readonly clients: RegistryClients;
   private readonly describer: StreamDescriber;
   private readonly active: ActiveStreams;
 
   constructor(options: StreamRegistryOptions = {}) {
+    const { maxStreams, maxClients, followIdleMs } = checkRegistryOptions(options);
     const {
-      maxStreams = DEFAULT_MAX_STREAMS,
-      maxClients = DEFAULT_MAX_CLIENTS,
+      maxStreams: _maxStreams,
+      maxClients: _maxClients,
+      followIdleMs: _followIdleMs,
       logger = SILENT_LOGGER,
       store,
       bus,
       authorize,
-      followIdleMs = DEFAULT_FOLLOW_IDLE_MS,
       onStreamFinished,
       catchups,
       authorizers,
@@ -87,17 +76,8 @@ export class StreamRegistry {
       ...defaults
     } = options;
     this.describer = new StreamDescriber({ catchups, authorizers, activeKeys, logger });
-    if (authorize !== undefined && typeof authorize !== 'function') {
-      throw new InvalidStreamInputError('Option authorize must be a function (request, stream) => boolean.');
-    }
-    assertHook('onStreamFinished', onStreamFinished);
     this.gate = new StreamGate(authorize, logger);
-    for (const [name, value] of Object.entries({ maxStreams, maxClients, followIdleMs })) {
-      if (!Number.isSafeInteger(value) || value < 1) {
-        throw new InvalidStreamInputError(`Option ${name} must be a whole number >= 1, got ${String(value)}.`);
-      }
-    }
-    this.maxClients = maxClients;
+    this.clients = new RegistryClients({ maxClients, metrics: this.metrics, logger });
     this.followIdleMs = followIdleMs;
     resolveStreamOptions(defaults);
     this.defaults = defaults;
@@ -112,21 +92,11 @@ export class StreamRegistry {
       finishHooks: onStreamFinished ? [onStreamFinished] : [],
       onFinish: (stream) => this.retention.schedule(stream),
       onAppend: (bytes) => this.metrics.event(bytes),
-      onAttach: (tier) => {
-        this.clients++;
-        this.metrics.attached(tier);
-      },
-      assertClientCapacity: () => {
-        if (this.clients >= this.maxClients) throw new StreamLimitError('maxClients', this.maxClients, 'This instance');
-      },
+      onAttach: (tier) => this.clients.attached(tier),
+      assertClientCapacity: () => this.clients.assertCapacity(),
       onClientEnd: (stream: ResumableStream, reason: ClientEndReason) => {
-        if (--this.clients === 0) for (const done of this.noClients.splice(0)) done();
+        this.clients.detached(stream.id, reason, stream.options.maxClientBacklogBytes);
         if (stream.follower) this.retention.dropWhenIdle(stream, this.followIdleMs);
-        if (reason !== 'slow') return;
-        this.metrics.slowClientDisconnects++;
-        logger.warn(
-          `Stream ${stream.id}: cut a client that is not keeping up (more than ${stream.options.maxClientBacklogBytes} bytes of events missed while its connection was backed up, or its next event no longer buffered). It resumes with Last-Event-ID when it reconnects.`,
-        );
       },
     };
     const registry = this;
@@ -165,16 +135,8 @@ export class StreamRegistry {
    */
   create<T = unknown>(producer?: StreamProducer<T>, options: CreateStreamOptions = {}): ResumableStream {
     if (this.closed) throw new RegistryClosedError();
+    checkCreateOptions(options);
     const { id: givenId, authorize, onFinished, metadata, ...streamOptions } = options;
-    assertHook('onFinished', onFinished);
-    if (authorize !== undefined && typeof authorize !== 'function' && typeof authorize !== 'string') {
-      throw new InvalidStreamInputError(
-        'Option authorize must be a function (request, stream) => boolean, or the name of one in authorizers.',
-      );
-    }
-    if (givenId !== undefined && (typeof givenId !== 'string' || !STREAM_ID_PATTERN.test(givenId))) {
-      throw new InvalidStreamInputError('A stream id must be 1 to 128 characters of A-Z, a-z, 0-9, "_" and "-".');
-    }
     const id = givenId ?? randomBytes(16).toString('base64url');
     if (this.streams.has(id)) throw new StreamAlreadyExistsError(id);
     if (this.streams.size >= this.maxStreams) {
@@ -295,7 +257,7 @@ export class StreamRegistry {
     if (admitted?.stream.id === id) return admitted.stream.observe(admitted.point, observeOptions);
     const stream = this.streams.get(id);
     if (!stream) {
-      this.warnNotLocated(id);
+      if (this.store || this.bus) this.gate.warnNotLocated(id);
       throw new StreamNotFoundError(id);
     }
     // Secure by default: with authorize, only a request StreamGuard let in may subscribe.
@@ -371,44 +333,11 @@ export class StreamRegistry {
         streams: () => [...this.streams.values()],
         logger: this.logger,
         hasStore: this.store !== undefined,
-        whenNoClients: (deadline) => this.whenNoClients(deadline),
+        whenNoClients: (deadline) => this.clients.whenNone(deadline),
       },
       options,
     );
     await this.bus?.shutdown();
     this.retention.clear();
-  }
-
-  /** Resolves once no client is connected, or at the deadline. */
-  private whenNoClients(deadline: number): Promise<void> {
-    if (this.clients === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, deadline - Date.now()));
-      this.noClients.push(done);
-    });
-  }
-
-  /**
-   * Once: a stream missing from memory might have been in the store or on the bus, which only
-   * `locate()` looks in; `StreamGuard` calls it, so the route likely lacks the guard. Once, as
-   * clients can ask for any id.
-   */
-  private warnNotLocated(id: string): void {
-    if (this.warnedNotLocated || !(this.store || this.bus)) return;
-    this.warnedNotLocated = true;
-    this.logger.warn(
-      `observe(${JSON.stringify(id.slice(0, 80))}): no such stream in memory, and observe() does not look in the store or on the bus. ` +
-        'Put @UseGuards(StreamGuard) on the @Sse() route (or use @ResumableSse()), or await registry.locate(id) first.',
-    );
-  }
-}
-
-function assertHook(name: string, hook: unknown): void {
-  if (hook !== undefined && typeof hook !== 'function') {
-    throw new InvalidStreamInputError(`Option ${name} must be a function ({ stream, state, error, result }) => void.`);
   }
 }
