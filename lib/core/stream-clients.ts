@@ -186,6 +186,8 @@ export abstract class ClientFacingStream {
   abstract get isFinished(): boolean;
   /** Sequence of the last event issued (0 before the first). */
   abstract get lastSequence(): number;
+  /** Id of the last event issued, or the "before the first event" position. */
+  abstract get lastEventId(): string;
   /** The options in force for this stream, defaults filled in. */
   abstract readonly options: ResolvedStreamOptions;
   protected abstract readonly clients: StreamClients;
@@ -206,8 +208,8 @@ export abstract class ClientFacingStream {
   /** True when the stream has finished and `lastEventId` is its final event: nothing left to send. */
   isFullySeenBy(lastEventId: string | null | undefined): boolean {
     if (!this.isFinished || !lastEventId) return false;
-    const position = parseEventId(lastEventId);
-    return position.epoch === this.epoch && position.sequence === this.lastSequence;
+    parseEventId(lastEventId);
+    return lastEventId === this.lastEventId;
   }
 
   /**
