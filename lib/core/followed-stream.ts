@@ -54,6 +54,8 @@ export class FollowedStream extends ResumableStream {
   /** @internal A follower learns how far the producer has stored. */
   storedThrough(throughSequence: number): void {
     this.persistence.advanceTo(throughSequence);
+    // With commit durability, what clients may see grew.
+    if (this.options.durability === 'commit') this.deliver();
   }
 
   override dispose(): void {

@@ -10,7 +10,7 @@ import {
 import type { EventStore } from './event-store.js';
 import type { StreamBus } from './stream-bus.js';
 import { SILENT_LOGGER, type StreamLogger } from './logger.js';
-import { resolveStreamOptions, type ResolvedStreamOptions, type StreamOptions } from './options.js';
+import { assertDurability, resolveStreamOptions, type ResolvedStreamOptions, type StreamOptions } from './options.js';
 import {
   DEFAULT_FOLLOW_IDLE_MS,
   DEFAULT_MAX_CLIENTS,
@@ -39,6 +39,7 @@ import { SharedStream } from './shared-stream.js';
 import { StreamMetrics } from './stream-metrics.js';
 import { ActiveStreams } from './active-streams.js';
 import { StreamDescriber } from './stream-descriptor.js';
+import { DEFAULT_MAX_UNSTORED_BYTES_TOTAL, UnstoredPool } from './unstored-limit.js';
 
 export * from './registry-options.js';
 
@@ -70,6 +71,7 @@ export class StreamRegistry {
   private readonly metrics = new StreamMetrics();
   private readonly describer: StreamDescriber;
   private readonly active: ActiveStreams;
+  private readonly unstored: UnstoredPool;
 
   constructor(options: StreamRegistryOptions = {}) {
     const {
@@ -84,6 +86,7 @@ export class StreamRegistry {
       catchups,
       authorizers,
       activeKeys,
+      maxUnstoredBytesTotal = DEFAULT_MAX_UNSTORED_BYTES_TOTAL,
       ...defaults
     } = options;
     this.describer = new StreamDescriber({ catchups, authorizers, activeKeys, logger });
@@ -92,7 +95,7 @@ export class StreamRegistry {
     }
     assertHook('onStreamFinished', onStreamFinished);
     this.gate = new StreamGate(authorize, logger);
-    for (const [name, value] of Object.entries({ maxStreams, maxClients, followIdleMs })) {
+    for (const [name, value] of Object.entries({ maxStreams, maxClients, followIdleMs, maxUnstoredBytesTotal })) {
       if (!Number.isSafeInteger(value) || value < 1) {
         throw new InvalidStreamInputError(`Option ${name} must be a whole number >= 1, got ${String(value)}.`);
       }
@@ -105,10 +108,12 @@ export class StreamRegistry {
     this.logger = logger;
     this.store = store;
     this.bus = bus;
+    this.unstored = new UnstoredPool(maxUnstoredBytesTotal);
     this.hooks = {
       logger,
       store,
       bus,
+      unstored: this.unstored,
       finishHooks: onStreamFinished ? [onStreamFinished] : [],
       onFinish: (stream) => this.retention.schedule(stream),
       onAppend: (bytes) => this.metrics.event(bytes),
@@ -182,6 +187,7 @@ export class StreamRegistry {
     }
     const described = this.describer.describe(metadata, streamOptions, authorize);
     const resolved: ResolvedStreamOptions = resolveStreamOptions(this.defaults, described.options);
+    assertDurability(resolved, this.store !== undefined);
     const claimed = this.bus !== undefined || (this.store !== undefined && givenId !== undefined);
     const base = onFinished ? { ...this.hooks, finishHooks: [onFinished, ...this.hooks.finishHooks!] } : this.hooks;
     const hooks = claimed ? claimingHooks(base, givenId !== undefined) : base;
@@ -353,7 +359,7 @@ export class StreamRegistry {
 
   /** Figures for monitoring: streams, clients, buffers, rates, and counters since start. Cheap to call. */
   stats(): StreamRegistryStats {
-    return this.metrics.snapshot(this.streams.values(), this.streamsCreated);
+    return { ...this.metrics.snapshot(this.streams.values(), this.streamsCreated), unstoredBytes: this.unstored.bytes };
   }
 
   /**
