@@ -47,6 +47,21 @@ describe("durability: 'commit'", () => {
     await registry.shutdown({ graceMs: 0 });
   });
 
+  it('commits a lone event on its own (group commit), without waiting for more or for the end', async () => {
+    const store = new SwitchableStore();
+    const registry = new StreamRegistry({ store, heartbeatMs: 0, durability: 'commit', groupCommitMs: 1 });
+    const stream = registry.create();
+    const client = checkingSink(store, () => stream.id);
+    stream.attach(client.sink);
+    stream.send({ data: 'alone' });
+    expect(client.sink.events).toEqual([]);
+    await eventually(() => client.sink.events.length === 1);
+    expect(client.unstoredSeen).toEqual([]);
+    expect(store.attempts).toEqual([{ streamId: stream.id, events: 1, committed: true }]);
+    expect(stream.state).toBe('running');
+    await registry.shutdown({ graceMs: 0 });
+  });
+
   it('delivers nothing while commits fail, then everything once a retry succeeds', async () => {
     const store = new SwitchableStore();
     const registry = new StreamRegistry({ store, heartbeatMs: 0, durability: 'commit' });
@@ -61,10 +76,13 @@ describe("durability: 'commit'", () => {
     expect(client.sink.events).toEqual([]);
     // A client that connects now also sees nothing yet (its position is what the store holds).
     const late = record(stream.observe());
-    stream.complete();
     expect(late.events).toEqual([]);
 
+    // The retry (the stream is idle: nothing else writes) commits them, and only then are they delivered.
     store.down = false;
+    await eventually(() => client.sink.events.length === 5);
+    expect(store.attempts.map((attempt) => attempt.committed)).toEqual([false, true]);
+    stream.complete();
     await eventually(() => client.sink.ends.length === 1);
     expect(client.unstoredSeen).toEqual([]);
     expect(client.sink.events.map((event) => event.type)).toEqual([...Array(5).fill('message'), 'done']);
