@@ -47,6 +47,7 @@ export class FollowedStream extends ResumableStream {
       gap: (after: number, next: number) => this.skipTo(after, next),
       stored: (through: number) => this.storedThrough(through),
       batchEvents: eventsPerBusRead(this.options),
+      storedToEnd: this.options.durability === 'commit',
     };
     this.unfollow = bus.follow(this.id, this.log.sequence, follower);
   }

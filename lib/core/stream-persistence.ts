@@ -4,7 +4,7 @@ import type { StreamLogger } from './logger.js';
 import type { StreamEvent } from './stream-event.js';
 import type { UnstoredLimit } from './unstored-limit.js';
 
-/** First delay before a failed background write is retried; it doubles up to the maximum. */
+/** First delay before a failed background write is retried; each failed retry doubles it, up to the maximum. */
 const RETRY_FIRST_MS = 500;
 const RETRY_MAX_MS = 30_000;
 
@@ -202,7 +202,8 @@ export class StreamPersistence {
     }
   }
 
-  private background(): Promise<void> {
+  /** `retry`: run by the retry timer; only its failures lengthen the delay (other writes fail as often as they are due). */
+  private background(retry = false): Promise<void> {
     return this.persist().then(
       () => {
         this.retryDelayMs = RETRY_FIRST_MS;
@@ -220,9 +221,9 @@ export class StreamPersistence {
         );
         // Retried until it succeeds, also after the stream finished (no other write would come).
         clearTimeout(this.retryTimer);
-        this.retryTimer = setTimeout(() => void this.background(), this.retryDelayMs);
+        this.retryTimer = setTimeout(() => void this.background(true), this.retryDelayMs);
         this.retryTimer.unref();
-        this.retryDelayMs = Math.min(this.retryDelayMs * 2, RETRY_MAX_MS);
+        if (retry) this.retryDelayMs = Math.min(this.retryDelayMs * 2, RETRY_MAX_MS);
       },
     );
   }
