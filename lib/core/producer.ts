@@ -70,6 +70,7 @@ export async function runProducer<T>(
   throw new TypeError('A stream producer must be a function, an Observable or an AsyncIterable.');
 }
 
+/** An Observable pushes and cannot be held back: past twice the unstored limits its stream fails instead. */
 function runObservable<T>(
   source: Observable<T>,
   context: ProducerContext,
