@@ -176,7 +176,8 @@ export class StreamPersistence {
         // What arrived during the write has waited already.
         this.scheduleGroupCommit(0);
       });
-    if (delayMs > 0) setTimeout(commit, delayMs).unref();
+    // Not unref'd: clients wait for this write, and it is pending only while events are unwritten.
+    if (delayMs > 0) setTimeout(commit, delayMs);
     else commit();
   }
 
