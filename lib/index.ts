@@ -22,7 +22,7 @@ export { AdmittedStream } from './nest/stream-admission.js';
 
 export { StreamRegistry, type CreateStreamOptions, type StreamRegistryOptions } from './core/stream-registry.js';
 export { ResumableStream } from './core/stream.js';
-export type { StreamOptions, CatchupEvent, CatchupFunction } from './core/options.js';
+export type { StreamOptions, StreamDurability, CatchupEvent, CatchupFunction } from './core/options.js';
 export type { ProducerContext, StreamProducer } from './core/producer.js';
 export type { StreamFinishedHook, StreamFinishedInfo } from './core/stream-turn.js';
 export {
@@ -79,4 +79,5 @@ export {
   InterjectionTooLargeError,
   RegistryClosedError,
   PublicStreamError,
+  StoreUnavailableError,
 } from './core/errors.js';

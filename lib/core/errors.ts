@@ -234,6 +234,23 @@ export class PublicStreamError extends Error {
   }
 }
 
+/**
+ * The final `error` event of a stream whose store stayed unavailable past its limits
+ * (`maxUnstoredBytes`, `maxUnstoredBytesTotal`, `unstoredFailAfterMs`): the stream stopped rather
+ * than let the process run out of memory. What it had sent stays in memory and is written once
+ * the store is back.
+ */
+export class StoreUnavailableError extends PublicStreamError {
+  readonly code = 'STORE_UNAVAILABLE';
+  /** @param why Which limit was passed, e.g. `over maxUnstoredBytes for 30000 ms`. */
+  constructor(readonly why: string) {
+    super(
+      `The event store is unavailable (${why}): the stream was stopped so that the server does not run out of memory. What was sent is kept and stored once the store is back.`,
+    );
+    this.name = 'StoreUnavailableError';
+  }
+}
+
 function truncate(value: string, max = 80): string {
   // Cut first: cleaning a megabyte-long value only to show 80 characters of it is wasted work.
   const printable = value.slice(0, max + 1).replace(/[^\x20-\x7e]/g, '?');

@@ -47,6 +47,7 @@ export class FollowedStream extends ResumableStream {
       gap: (after: number, next: number) => this.skipTo(after, next),
       stored: (through: number) => this.storedThrough(through),
       batchEvents: eventsPerBusRead(this.options),
+      storedToEnd: this.options.durability === 'commit',
     };
     this.unfollow = bus.follow(this.id, this.log.sequence, follower);
   }
@@ -54,6 +55,8 @@ export class FollowedStream extends ResumableStream {
   /** @internal A follower learns how far the producer has stored. */
   storedThrough(throughSequence: number): void {
     this.persistence.advanceTo(throughSequence);
+    // With commit durability, what clients may see grew.
+    if (this.options.durability === 'commit') this.deliver();
   }
 
   override dispose(): void {

@@ -66,7 +66,27 @@ export interface StreamOptions {
   readonly interjectionMaxBytes?: number;
   /** Joins queued interjected text with text appended to it. Default: a newline between them. */
   readonly combineInterjections?: InterjectionCombiner;
+  /**
+   * With a store: most bytes of event data sent and not yet stored. Past it the producer is
+   * slowed (`await ctx.writable()` waits, an AsyncIterable is not pulled); past twice it, or over
+   * it for `unstoredFailAfterMs`, the stream fails with `StoreUnavailableError`. Default 16 MiB.
+   * See docs/durability.md.
+   */
+  readonly maxUnstoredBytes?: number;
+  /** With a store: fail the stream once it has been over its unstored limits this long, in ms (0: never on time). Default 30000. */
+  readonly unstoredFailAfterMs?: number;
+  /**
+   * When clients get an event. `'write-behind'` (default): at once, the store written behind.
+   * `'commit'`: only once the store has committed it (nothing a client saw is lost in a crash),
+   * written every `groupCommitMs`. Needs a store. See docs/durability.md.
+   */
+  readonly durability?: StreamDurability;
+  /** With `durability: 'commit'`: how long events gather before one store write, in ms. Default 5. */
+  readonly groupCommitMs?: number;
 }
+
+/** See {@link StreamOptions.durability}. */
+export type StreamDurability = 'write-behind' | 'commit';
 
 /** What a {@link CatchupFunction} is asked for. */
 export interface CatchupRequest {
@@ -137,6 +157,9 @@ export const DEFAULT_STREAM_OPTIONS = {
   historyPageSize: 500,
   historyPageBytes: 1024 * 1024,
   interjectionMaxBytes: DEFAULT_INTERJECTION_MAX_BYTES,
+  maxUnstoredBytes: 16 * 1024 * 1024,
+  unstoredFailAfterMs: 30_000,
+  groupCommitMs: 5,
 } as const;
 
 const NUMERIC_OPTIONS = Object.keys(DEFAULT_STREAM_OPTIONS) as (keyof typeof DEFAULT_STREAM_OPTIONS)[];
@@ -165,7 +188,13 @@ export function resolveStreamOptions(...layers: (StreamOptions | undefined)[]): 
   if (typeof merged.persistOnFinish !== 'boolean') {
     throw new InvalidStreamInputError('Option persistOnFinish must be true or false.');
   }
-  for (const name of ['historyPageSize', 'historyPageBytes'] as const) {
+  merged.durability ??= 'write-behind';
+  if (merged.durability !== 'write-behind' && merged.durability !== 'commit') {
+    throw new InvalidStreamInputError(
+      `Option durability must be 'write-behind' or 'commit', got ${String(merged.durability)}.`,
+    );
+  }
+  for (const name of ['historyPageSize', 'historyPageBytes', 'maxUnstoredBytes', 'groupCommitMs'] as const) {
     if ((merged[name] as number) < 1) throw new InvalidStreamInputError(`Option ${name} must be at least 1.`);
   }
   if (merged.combineInterjections !== undefined && typeof merged.combineInterjections !== 'function') {
@@ -186,6 +215,15 @@ export function resolveStreamOptions(...layers: (StreamOptions | undefined)[]): 
 export function eventsPerBusRead(options: ResolvedStreamOptions): number {
   const fit = Math.floor(options.bufferMaxBytes / Math.max(1, options.maxEventBytes));
   return Math.max(1, Math.min(500, fit));
+}
+
+/** @throws InvalidStreamInputError for `durability: 'commit'` without a store: nothing could ever be delivered. */
+export function assertDurability(options: ResolvedStreamOptions, hasStore: boolean): void {
+  if (options.durability === 'commit' && !hasStore) {
+    throw new InvalidStreamInputError(
+      "Option durability: 'commit' delivers events only once a store holds them, and no store is configured. Configure a store (TypeOrmEventStore), or use durability: 'write-behind'.",
+    );
+  }
 }
 
 function assertCount(name: string, value: unknown): void {

@@ -14,6 +14,14 @@ export interface ProducerContext {
    */
   send(input: EventInput): StreamEvent | undefined;
   /**
+   * Resolves once the stream takes events without growing memory further: at once, unless the
+   * store is failing or lagging and more than `maxUnstoredBytes` are unstored (or the instance's
+   * `maxUnstoredBytesTotal`); then once it caught up, or the stream finished. `await` it between
+   * sends in a loop that can wait: `send()` itself never waits, and a stream that goes on past
+   * twice the limit fails with `StoreUnavailableError`. AsyncIterable producers are paced by it.
+   */
+  writable(): Promise<void>;
+  /**
    * True once the stream was soft-cancelled (`softCancel()`): clients have their final
    * `cancelled` event, `send()` returns undefined, and the signal stays unaborted so the
    * producer can finish (e.g. read a provider's final token counts) and return its result.
@@ -62,6 +70,7 @@ export async function runProducer<T>(
   throw new TypeError('A stream producer must be a function, an Observable or an AsyncIterable.');
 }
 
+/** An Observable pushes and cannot be held back: past twice the unstored limits its stream fails instead. */
 function runObservable<T>(
   source: Observable<T>,
   context: ProducerContext,
@@ -105,6 +114,9 @@ async function runAsyncIterable<T>(
   context.signal.addEventListener('abort', stop, { once: true });
   try {
     while (!context.signal.aborted) {
+      // Not pulled while the store lags: the source waits instead of memory filling.
+      await context.writable();
+      if (context.signal.aborted) return;
       const result = await iterator.next();
       if (result.done || context.signal.aborted) return;
       context.send(toEvent(result.value));

@@ -7,12 +7,14 @@ import {
   type CreateStreamOptions,
   type StreamRegistryOptions,
 } from './registry-options.js';
+import { DEFAULT_MAX_UNSTORED_BYTES_TOTAL } from './unstored-limit.js';
 
 /** A registry's own limits, checked, defaults filled in. */
 export interface RegistryLimits {
   readonly maxStreams: number;
   readonly maxClients: number;
   readonly followIdleMs: number;
+  readonly maxUnstoredBytesTotal: number;
 }
 
 /** Checks the registry-wide options `new StreamRegistry()` takes besides stream defaults. */
@@ -21,17 +23,18 @@ export function checkRegistryOptions(options: StreamRegistryOptions): RegistryLi
     maxStreams = DEFAULT_MAX_STREAMS,
     maxClients = DEFAULT_MAX_CLIENTS,
     followIdleMs = DEFAULT_FOLLOW_IDLE_MS,
+    maxUnstoredBytesTotal = DEFAULT_MAX_UNSTORED_BYTES_TOTAL,
   } = options;
   if (options.authorize !== undefined && typeof options.authorize !== 'function') {
     throw new InvalidStreamInputError('Option authorize must be a function (request, stream) => boolean.');
   }
   assertHook('onStreamFinished', options.onStreamFinished);
-  for (const [name, value] of Object.entries({ maxStreams, maxClients, followIdleMs })) {
+  for (const [name, value] of Object.entries({ maxStreams, maxClients, followIdleMs, maxUnstoredBytesTotal })) {
     if (!Number.isSafeInteger(value) || value < 1) {
       throw new InvalidStreamInputError(`Option ${name} must be a whole number >= 1, got ${String(value)}.`);
     }
   }
-  return { maxStreams, maxClients, followIdleMs };
+  return { maxStreams, maxClients, followIdleMs, maxUnstoredBytesTotal };
 }
 
 /** Checks what `create()` takes besides stream options: its id, `authorize` and `onFinished`. */

@@ -16,6 +16,12 @@ export interface StreamRegistryOptions extends StreamOptions {
   /** Most clients connected at once, all streams of this instance together. Default 50000. */
   readonly maxClients?: number;
   /**
+   * With a store: most bytes of event data sent and not yet stored, all streams of this instance
+   * together. Past it every producer is slowed; past twice it a stream that sends more fails
+   * (see `maxUnstoredBytes`, docs/durability.md). Default 256 MiB.
+   */
+  readonly maxUnstoredBytesTotal?: number;
+  /**
    * Who may subscribe to which stream, checked by `StreamGuard` for every stream: created here,
    * brought back from the store, or followed from another instance. Runs after your own auth
    * guards (so `request.user` is set), before anything reveals whether the stream exists; a
@@ -126,6 +132,8 @@ export interface StreamRegistryStats {
   bufferedEvents: number;
   /** Bytes of data of the events held in replay buffers. */
   bufferedBytes: number;
+  /** Bytes of event data sent and not yet stored, all streams (0 without a store). */
+  unstoredBytes: number;
   /** Streams created since the registry started. */
   streamsCreated: number;
   /** Clients cut for being too slow, since the registry started. */

@@ -35,6 +35,8 @@ export interface BusFollower {
   gap(afterSequence: number, nextSequence: number): void;
   /** The producer has stored every event up to this sequence (older ones can come from the store). */
   stored?(throughSequence: number): void;
+  /** Keep following after the final event until it is reported stored (`durability: 'commit'`). Default false. */
+  readonly storedToEnd?: boolean;
   /** Most events to read from the bus at a time (their data is held until delivered). Default 500. */
   readonly batchEvents?: number;
 }

@@ -6,6 +6,7 @@ import type { StreamState } from './stream-event.js';
 import type { CatchupTier } from './stream-metrics.js';
 import type { ResumableStream } from './stream.js';
 import type { StreamFinishedHook } from './stream-turn.js';
+import type { UnstoredPool } from './unstored-limit.js';
 
 /** Called by the stream; the registry uses them for bookkeeping. */
 export interface StreamHooks {
@@ -20,6 +21,8 @@ export interface StreamHooks {
   onAppend?(bytes: number): void;
   /** A client connected; `tier` is where its first event comes from. */
   onAttach?(tier: CatchupTier): void;
+  /** What every stream of the instance holds unstored together (`maxUnstoredBytesTotal`). */
+  readonly unstored?: UnstoredPool;
   /** Throws when the instance cannot take another client (`maxClients`). */
   assertClientCapacity?(): void;
   /** Called once a stream produced here has finished and its producer returned (per-stream first). */

@@ -6,6 +6,7 @@ import { StreamHistory } from './stream-history.js';
 import { StreamLog } from './stream-log.js';
 import type { StreamHooks } from './stream-origin.js';
 import { StreamPersistence } from './stream-persistence.js';
+import { UnstoredLimit } from './unstored-limit.js';
 
 /** What a stream's parts need to know of the stream itself. */
 export interface StreamCore {
@@ -40,6 +41,19 @@ export function buildStreamParts(
   onClientEnd: (reason: ClientEndReason) => void,
 ): StreamParts {
   const { id, epoch, options } = stream;
+  const commit = options.durability === 'commit';
+  // Only where the stream is produced and stored is anything held unstored.
+  const unstored =
+    hooks.store && !start.readOnly
+      ? new UnstoredLimit({
+          unstoredBytes: () => log.sentBytes - (log.buffer.endOffset(persistence.persistedThrough) ?? log.sentBytes),
+          isFinished: () => stream.isFinished,
+          maxBytes: options.maxUnstoredBytes,
+          failAfterMs: options.unstoredFailAfterMs,
+          pool: hooks.unstored,
+          fail: (error) => stream.fail(error),
+        })
+      : undefined;
   const persistence: StreamPersistence = new StreamPersistence({
     stream: {
       id,
@@ -54,14 +68,21 @@ export function buildStreamParts(
     store: hooks.store,
     auto: {
       everyEvents: options.persistEveryEvents,
-      everyMs: options.persistEveryMs,
-      onFinish: options.persistOnFinish,
+      // With commit durability, group commit takes the timer's place; the final event must be written.
+      everyMs: commit ? 0 : options.persistEveryMs,
+      onFinish: commit || options.persistOnFinish,
+      groupCommitMs: commit ? options.groupCommitMs : 0,
     },
     logger: hooks.logger,
     storedThrough: start.storedThrough,
     readOnly: start.readOnly,
-    onPersisted: (through) => hooks.bus?.persisted(id, through),
+    onPersisted: (through) => {
+      hooks.bus?.persisted(id, through);
+      unstored?.changed();
+      if (commit) clients.deliver();
+    },
     onFatal: (error) => stream.fail(error),
+    unstored,
   });
   const log: StreamLog = new StreamLog(
     epoch,
@@ -70,15 +91,17 @@ export function buildStreamParts(
     (sequence) => persistence.canEvict(sequence),
   );
   const history = hooks.store && new StreamHistory(id, epoch, options, hooks.store, hooks.logger);
+  // With commit durability clients see only what the store holds (a follower learns it from the bus).
+  const visible = commit ? () => Math.min(log.sequence, persistence.persistedThrough) : () => log.sequence;
   const view = {
     id,
     epoch,
     options,
     get lastSequence() {
-      return log.sequence;
+      return visible();
     },
     get isFinished() {
-      return stream.isFinished;
+      return stream.isFinished && visible() === log.sequence;
     },
     get sentBytes() {
       return log.sentBytes;
@@ -90,5 +113,6 @@ export function buildStreamParts(
     canReadHistory: (sequence: number) => persistence.hasStore && sequence < persistence.persistedThrough,
     readHistory: (sequence: number, first: boolean) => history!.read(sequence, persistence.persistedThrough, first),
   };
-  return { log, persistence, clients: new StreamClients(view, hooks, onClientEnd) };
+  const clients: StreamClients = new StreamClients(view, hooks, onClientEnd);
+  return { log, persistence, clients };
 }

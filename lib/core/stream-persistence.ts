@@ -2,8 +2,9 @@ import { StreamProducedElsewhereError } from './errors.js';
 import type { EventStore, PersistFunction, StoredStreamMeta } from './event-store.js';
 import type { StreamLogger } from './logger.js';
 import type { StreamEvent } from './stream-event.js';
+import type { UnstoredLimit } from './unstored-limit.js';
 
-/** First delay before a failed background write is retried; it doubles up to the maximum. */
+/** First delay before a failed background write is retried; each failed retry doubles it, up to the maximum. */
 const RETRY_FIRST_MS = 500;
 const RETRY_MAX_MS = 30_000;
 
@@ -15,6 +16,11 @@ export interface AutoPersistOptions {
   readonly everyMs: number;
   /** Write when the stream finishes. */
   readonly onFinish: boolean;
+  /**
+   * Group commit (`durability: 'commit'`): write this many ms after an event arrives, and at once
+   * after a write for what arrived during it (0: off).
+   */
+  readonly groupCommitMs?: number;
 }
 
 /** What persistence needs from its stream. */
@@ -45,6 +51,8 @@ export interface StreamPersistenceOptions {
   readonly onPersisted?: (throughSequence: number) => void;
   /** A failure no retry can mend (the id belongs to another stream in the store). */
   readonly onFatal?: (error: Error) => void;
+  /** Bounds what is held unstored; told of every append (commits reach it through `onPersisted`). */
+  readonly unstored?: UnstoredLimit;
 }
 
 /** What one persist call did. */
@@ -72,6 +80,10 @@ export class StreamPersistence {
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelayMs = RETRY_FIRST_MS;
   private countTriggerPending = false;
+  /** A group commit is scheduled or running. */
+  private commitPending = false;
+  /** A failed write waits for its retry: no group commit meanwhile (the retry writes it all). */
+  private retrying = false;
   /** A failure no retry can mend (the id belongs to another stream in the store). */
   private fatal: Error | undefined;
 
@@ -81,6 +93,7 @@ export class StreamPersistence {
   private readonly logger: StreamLogger;
   private readonly onPersisted?: (throughSequence: number) => void;
   private readonly onFatal?: (error: Error) => void;
+  private readonly unstored?: UnstoredLimit;
 
   constructor(options: StreamPersistenceOptions) {
     this.stream = options.stream;
@@ -89,6 +102,7 @@ export class StreamPersistence {
     this.logger = options.logger;
     this.onPersisted = options.onPersisted;
     this.onFatal = options.onFatal;
+    this.unstored = options.unstored;
     this.stored = options.storedThrough ?? 0;
     this.readOnly = options.readOnly ?? false;
     if (this.store && !this.readOnly && this.auto.everyMs > 0) {
@@ -112,7 +126,10 @@ export class StreamPersistence {
 
   /** Called after every append: starts a background write when enough events are unwritten. */
   afterAppend(overBufferLimits: boolean): void {
-    if (!this.store || this.readOnly || this.countTriggerPending) return;
+    if (!this.store || this.readOnly) return;
+    this.unstored?.changed();
+    this.scheduleGroupCommit();
+    if (this.countTriggerPending) return;
     const unwritten = this.stream.lastSequence - this.stored;
     const due = this.auto.everyEvents > 0 && unwritten >= this.auto.everyEvents;
     if (due || overBufferLimits) {
@@ -140,6 +157,28 @@ export class StreamPersistence {
   stop(): void {
     clearInterval(this.timer);
     clearTimeout(this.retryTimer);
+    this.unstored?.dispose();
+  }
+
+  /** Resolves once the producer may send again: the stream is under its unstored limits (see `UnstoredLimit`). */
+  writable(): Promise<void> {
+    return this.unstored?.writable() ?? Promise.resolve();
+  }
+
+  /** Group commit: one write in flight; what arrives meanwhile goes in the next, right after it. */
+  private scheduleGroupCommit(delayMs = this.auto.groupCommitMs ?? 0): void {
+    if (!this.auto.groupCommitMs || this.commitPending || this.retrying || this.fatal) return;
+    if (this.stream.lastSequence <= this.stored) return;
+    this.commitPending = true;
+    const commit = () =>
+      void this.background().finally(() => {
+        this.commitPending = false;
+        // What arrived during the write has waited already.
+        this.scheduleGroupCommit(0);
+      });
+    // Not unref'd: clients wait for this write, and it is pending only while events are unwritten.
+    if (delayMs > 0) setTimeout(commit, delayMs);
+    else commit();
   }
 
   /** A follower learns how far the producer has stored. */
@@ -164,22 +203,28 @@ export class StreamPersistence {
     }
   }
 
-  private background(): Promise<void> {
+  /** `retry`: run by the retry timer; only its failures lengthen the delay (other writes fail as often as they are due). */
+  private background(retry = false): Promise<void> {
     return this.persist().then(
       () => {
         this.retryDelayMs = RETRY_FIRST_MS;
+        if (!this.retrying) return;
+        this.retrying = false;
+        // A retry succeeded: what arrived while it waited is written now.
+        this.scheduleGroupCommit(0);
       },
       (error: unknown) => {
         if (this.fatal) return;
+        this.retrying = true;
         this.logger.error(
           `Stream ${this.stream.id}: writing events to the store failed; they stay in memory and the write is retried in ${this.retryDelayMs} ms. ${String(error)}`,
           error instanceof Error ? error.stack : undefined,
         );
         // Retried until it succeeds, also after the stream finished (no other write would come).
         clearTimeout(this.retryTimer);
-        this.retryTimer = setTimeout(() => void this.background(), this.retryDelayMs);
+        this.retryTimer = setTimeout(() => void this.background(true), this.retryDelayMs);
         this.retryTimer.unref();
-        this.retryDelayMs = Math.min(this.retryDelayMs * 2, RETRY_MAX_MS);
+        if (retry) this.retryDelayMs = Math.min(this.retryDelayMs * 2, RETRY_MAX_MS);
       },
     );
   }

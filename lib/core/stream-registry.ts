@@ -4,7 +4,7 @@ import { RegistryClosedError, StreamAlreadyExistsError, StreamLimitError, Stream
 import type { EventStore } from './event-store.js';
 import type { StreamBus } from './stream-bus.js';
 import { SILENT_LOGGER, type StreamLogger } from './logger.js';
-import { resolveStreamOptions, type ResolvedStreamOptions, type StreamOptions } from './options.js';
+import { assertDurability, resolveStreamOptions, type ResolvedStreamOptions, type StreamOptions } from './options.js';
 import {
   type CreateStreamOptions,
   type RegistryShutdownOptions,
@@ -31,6 +31,7 @@ import { SharedStream } from './shared-stream.js';
 import { StreamMetrics } from './stream-metrics.js';
 import { ActiveStreams } from './active-streams.js';
 import { StreamDescriber } from './stream-descriptor.js';
+import { UnstoredPool } from './unstored-limit.js';
 
 export * from './registry-options.js';
 
@@ -58,9 +59,10 @@ export class StreamRegistry {
   private readonly clients: RegistryClients;
   private readonly describer: StreamDescriber;
   private readonly active: ActiveStreams;
+  private readonly unstored: UnstoredPool;
 
   constructor(options: StreamRegistryOptions = {}) {
-    const { maxStreams, maxClients, followIdleMs } = checkRegistryOptions(options);
+    const { maxStreams, maxClients, followIdleMs, maxUnstoredBytesTotal } = checkRegistryOptions(options);
     const {
       maxStreams: _maxStreams,
       maxClients: _maxClients,
@@ -73,6 +75,7 @@ export class StreamRegistry {
       catchups,
       authorizers,
       activeKeys,
+      maxUnstoredBytesTotal: _maxUnstoredBytesTotal,
       ...defaults
     } = options;
     this.describer = new StreamDescriber({ catchups, authorizers, activeKeys, logger });
@@ -85,10 +88,12 @@ export class StreamRegistry {
     this.logger = logger;
     this.store = store;
     this.bus = bus;
+    this.unstored = new UnstoredPool(maxUnstoredBytesTotal);
     this.hooks = {
       logger,
       store,
       bus,
+      unstored: this.unstored,
       finishHooks: onStreamFinished ? [onStreamFinished] : [],
       onFinish: (stream) => this.retention.schedule(stream),
       onAppend: (bytes) => this.metrics.event(bytes),
@@ -144,6 +149,7 @@ export class StreamRegistry {
     }
     const described = this.describer.describe(metadata, streamOptions, authorize);
     const resolved: ResolvedStreamOptions = resolveStreamOptions(this.defaults, described.options);
+    assertDurability(resolved, this.store !== undefined);
     const claimed = this.bus !== undefined || (this.store !== undefined && givenId !== undefined);
     const base = onFinished ? { ...this.hooks, finishHooks: [onFinished, ...this.hooks.finishHooks!] } : this.hooks;
     const hooks = claimed ? claimingHooks(base, givenId !== undefined) : base;
@@ -315,7 +321,7 @@ export class StreamRegistry {
 
   /** Figures for monitoring: streams, clients, buffers, rates, and counters since start. Cheap to call. */
   stats(): StreamRegistryStats {
-    return this.metrics.snapshot(this.streams.values(), this.streamsCreated);
+    return { ...this.metrics.snapshot(this.streams.values(), this.streamsCreated), unstoredBytes: this.unstored.bytes };
   }
 
   /**

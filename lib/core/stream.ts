@@ -179,6 +179,7 @@ export class ResumableStream extends ClientFacingStream {
       streamId: this.id,
       signal: this.signal,
       send: (input: EventInput) => this.send(input),
+      writable: () => this.writable(),
       interjections: this.interjections,
     };
     this.turn.run(producer, context, this.options.toEvent).then(
@@ -204,6 +205,11 @@ export class ResumableStream extends ClientFacingStream {
     const event = this.append(input.type ?? this.options.eventTypes.message, data, input.retry);
     this.deliver();
     return event;
+  }
+
+  /** Resolves once the stream takes events again: under its unstored limits (see `maxUnstoredBytes`), or finished. */
+  writable(): Promise<void> {
+    return this.persistence.writable();
   }
 
   /** Ends the stream with the final `done` event. Returns false if it had already finished. */

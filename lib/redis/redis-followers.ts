@@ -20,6 +20,10 @@ class Follow {
   private filling = false;
   private refill = false;
   private retryMs = RETRY_MS.first;
+  /** How far the producer has stored the stream, as last reported. */
+  private storedThrough = 0;
+  /** The final event's sequence, once delivered, while the follower waits for it to be stored. */
+  private finalSequence: number | undefined;
   stopped = false;
 
   constructor(
@@ -40,7 +44,7 @@ class Follow {
   message(raw: string): void {
     const message = parseChannelMessage(raw);
     if (!message) return void this.logger.warn(`Ignored a malformed message on ${this.keys.eventsChannel}.`);
-    if ('storedThrough' in message) return void this.follower.stored?.(message.storedThrough);
+    if ('storedThrough' in message) return this.stored(message.storedThrough);
     const events = message.events.filter((event) => event.sequence > this.last);
     if (events.length === 0 || this.stopped) return;
     if (!this.filling && events[0].sequence === this.last + 1) return this.deliver(events);
@@ -80,7 +84,19 @@ class Follow {
   /** Tells the follower how far the producer stored the stream (once, when it starts). */
   async reportStored(): Promise<void> {
     const stored = await this.commands.hget(this.keys.meta, 'persistedThrough');
-    if (stored !== null && !this.stopped) this.follower.stored?.(Number(stored));
+    if (stored !== null && !this.stopped) this.stored(Number(stored));
+  }
+
+  private stored(throughSequence: number): void {
+    this.storedThrough = Math.max(this.storedThrough, throughSequence);
+    this.follower.stored?.(throughSequence);
+    if (this.finalSequence !== undefined && this.storedThrough >= this.finalSequence) this.end();
+  }
+
+  /** The final event was delivered: the follow ends, or, for a follower that waits for it, once it is stored. */
+  private ended(sequence: number): void {
+    if (this.follower.storedToEnd && this.storedThrough < sequence) this.finalSequence = sequence;
+    else this.end();
   }
 
   private async readToEnd(): Promise<void> {
@@ -110,7 +126,7 @@ class Follow {
       if (this.stopped || event.sequence <= this.last) continue;
       this.last = event.sequence;
       this.follower.event(event);
-      if (event.final) return this.end();
+      if (event.final) return this.ended(event.sequence);
     }
   }
 }

@@ -175,6 +175,7 @@ describe('StreamRegistry: limits and stats', () => {
       clientsAttached: 1,
       catchup: { live: 0, buffer: 1, store: 0, reset: 0 },
       located: { store: 0, bus: 0 },
+      unstoredBytes: 0,
     });
     client.subscription.unsubscribe();
     expect(registry.stats().clients).toBe(0);
