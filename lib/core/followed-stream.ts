@@ -1,4 +1,4 @@
-import { eventsPerBusRead, type ResolvedStreamOptions } from './options.js';
+import { eventsPerBusRead, lostEventOf, type ResolvedStreamOptions } from './options.js';
 import type { BusEvent, StreamBus } from './stream-bus.js';
 import type { FollowedStreamState, StreamHooks } from './stream-origin.js';
 import { ResumableStream } from './stream.js';
@@ -9,6 +9,11 @@ import { ResumableStream } from './stream.js';
  */
 export class FollowedStream extends ResumableStream {
   private unfollow: (() => void) | undefined;
+  /**
+   * @internal The bus ended the stream for its lost producer: nobody will store the rest, so a
+   * `commit` follower delivers it as the bus holds it rather than wait for ever.
+   */
+  producerLost = false;
 
   /** @internal Made by the registry's locator. */
   constructor(id: string, options: ResolvedStreamOptions, hooks: StreamHooks, origin: FollowedStreamState) {
@@ -20,6 +25,7 @@ export class FollowedStream extends ResumableStream {
    * sequence. Duplicates are ignored; the final event finishes the stream.
    */
   ingest(event: BusEvent): void {
+    if (event.final && event.data === lostEventOf(this.options).data) this.producerLost = true;
     this.ingestEvent(event);
   }
 
@@ -42,12 +48,15 @@ export class FollowedStream extends ResumableStream {
 
   /** @internal Starts following the producing instance through the bus. */
   followBus(bus: StreamBus): void {
+    const stream = this;
     const follower = {
       event: (event: BusEvent) => this.ingest(event),
       gap: (after: number, next: number) => this.skipTo(after, next),
       stored: (through: number) => this.storedThrough(through),
       batchEvents: eventsPerBusRead(this.options),
-      storedToEnd: this.options.durability === 'commit',
+      get storedToEnd() {
+        return stream.options.durability === 'commit' && !stream.producerLost;
+      },
     };
     this.unfollow = bus.follow(this.id, this.log.sequence, follower);
   }

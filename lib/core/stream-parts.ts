@@ -14,6 +14,8 @@ export interface StreamCore {
   readonly epoch: string;
   readonly options: ResolvedStreamOptions;
   readonly isFinished: boolean;
+  /** A followed stream whose producer the bus declared lost (see `FollowedStream`). */
+  readonly producerLost?: boolean;
   meta(): StoredStreamMeta;
   fail(error: unknown): boolean;
 }
@@ -92,7 +94,9 @@ export function buildStreamParts(
   );
   const history = hooks.store && new StreamHistory(id, epoch, options, hooks.store, hooks.logger);
   // With commit durability clients see only what the store holds (a follower learns it from the bus).
-  const visible = commit ? () => Math.min(log.sequence, persistence.persistedThrough) : () => log.sequence;
+  const visible = commit
+    ? () => (stream.producerLost ? log.sequence : Math.min(log.sequence, persistence.persistedThrough))
+    : () => log.sequence;
   const view = {
     id,
     epoch,
