@@ -47,6 +47,8 @@ export interface ClientSource {
    */
   readHistory(sequence: number, first: boolean): Promise<HistoryPage>;
   detach(client: StreamClient, reason: ClientEndReason): void;
+  /** A pump wrote `events` events of `bytes` bytes of data (for metrics). */
+  readonly delivered?: (events: number, bytes: number) => void;
 }
 
 /**
@@ -107,6 +109,9 @@ export class StreamClient {
       return;
     }
     this.pumping = true;
+    // Counted here and reported once per pump: this loop runs for every client on every event.
+    let events = 0;
+    let bytes = 0;
     try {
       while (!this.closed && !this.paused && this.cursor < this.source.lastSequence) {
         const event = this.source.eventAt(this.cursor + 1) ?? this.nextFromHistory();
@@ -121,6 +126,8 @@ export class StreamClient {
         }
         this.cursor = event.sequence;
         this.cursorEnd = this.source.endOffset(event.sequence);
+        events++;
+        bytes += event.bytes;
         if (!this.sink.write(event)) {
           this.paused = true;
           this.sentBytesAtPause = this.source.sentBytes;
@@ -128,6 +135,7 @@ export class StreamClient {
       }
     } finally {
       this.pumping = false;
+      if (events > 0) this.source.delivered?.(events, bytes);
     }
     // Without an object: this runs for every client on every event.
     const exact = this.exactBacklog();

@@ -13,6 +13,8 @@ export interface StreamCore {
   readonly epoch: string;
   readonly options: ResolvedStreamOptions;
   readonly isFinished: boolean;
+  /** Produced on another instance, followed here through the bus. */
+  readonly follower: boolean;
   meta(): StoredStreamMeta;
   fail(error: unknown): boolean;
 }
@@ -62,6 +64,7 @@ export function buildStreamParts(
     readOnly: start.readOnly,
     onPersisted: (through) => hooks.bus?.persisted(id, through),
     onFatal: (error) => stream.fail(error),
+    onWrite: hooks.onStoreWrite,
   });
   const log: StreamLog = new StreamLog(
     epoch,
@@ -74,6 +77,7 @@ export function buildStreamParts(
     id,
     epoch,
     options,
+    follower: stream.follower,
     get lastSequence() {
       return log.sequence;
     },

@@ -45,6 +45,8 @@ export interface StreamPersistenceOptions {
   readonly onPersisted?: (throughSequence: number) => void;
   /** A failure no retry can mend (the id belongs to another stream in the store). */
   readonly onFatal?: (error: Error) => void;
+  /** After each write to the store committed: how long it took (ms) and how many events it wrote. */
+  readonly onWrite?: (ms: number, events: number) => void;
 }
 
 /** What one persist call did. */
@@ -81,6 +83,7 @@ export class StreamPersistence {
   private readonly logger: StreamLogger;
   private readonly onPersisted?: (throughSequence: number) => void;
   private readonly onFatal?: (error: Error) => void;
+  private readonly onWrite?: (ms: number, events: number) => void;
 
   constructor(options: StreamPersistenceOptions) {
     this.stream = options.stream;
@@ -89,6 +92,7 @@ export class StreamPersistence {
     this.logger = options.logger;
     this.onPersisted = options.onPersisted;
     this.onFatal = options.onFatal;
+    this.onWrite = options.onWrite;
     this.stored = options.storedThrough ?? 0;
     this.readOnly = options.readOnly ?? false;
     if (this.store && !this.readOnly && this.auto.everyMs > 0) {
@@ -220,6 +224,7 @@ export class StreamPersistence {
       );
     }
     if (events.length > 0) {
+      const started = performance.now();
       try {
         await write(events, { ...this.stream.meta(), lastSequence: watermark });
       } catch (error) {
@@ -232,6 +237,7 @@ export class StreamPersistence {
         throw error;
       }
       this.stored = Math.max(this.stored, watermark);
+      if (!writer) this.onWrite?.(performance.now() - started, events.length);
       if (!writer) this.onPersisted?.(this.stored);
       // Events held past the limits only because they were not stored yet may go now.
       if (store && !writer) this.stream.trimToLimits();

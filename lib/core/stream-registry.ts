@@ -36,7 +36,7 @@ import { endStreams } from './registry-shutdown.js';
 import type { ObserveOptions } from './observe-stream.js';
 import { ResumableStream, type StreamHooks } from './stream.js';
 import { SharedStream } from './shared-stream.js';
-import { StreamMetrics } from './stream-metrics.js';
+import { StreamMetrics, type StreamTimingListener } from './stream-metrics.js';
 import { ActiveStreams } from './active-streams.js';
 import { StreamDescriber } from './stream-descriptor.js';
 
@@ -111,10 +111,10 @@ export class StreamRegistry {
       bus,
       finishHooks: onStreamFinished ? [onStreamFinished] : [],
       onFinish: (stream) => this.retention.schedule(stream),
-      onAppend: (bytes) => this.metrics.event(bytes),
-      onAttach: (tier) => {
+      ...this.metrics.hooks,
+      onAttach: (tier, outcome) => {
         this.clients++;
-        this.metrics.attached(tier);
+        this.metrics.attached(tier, outcome);
       },
       assertClientCapacity: () => {
         if (this.clients >= this.maxClients) throw new StreamLimitError('maxClients', this.maxClients, 'This instance');
@@ -353,7 +353,12 @@ export class StreamRegistry {
 
   /** Figures for monitoring: streams, clients, buffers, rates, and counters since start. Cheap to call. */
   stats(): StreamRegistryStats {
-    return this.metrics.snapshot(this.streams.values(), this.streamsCreated);
+    return this.metrics.snapshot(this.streams.values(), this.streamsCreated, this.store !== undefined);
+  }
+
+  /** Calls `listener` with timings as they happen (for histograms); returns a function that stops it. */
+  listenToTimings(listener: StreamTimingListener): () => void {
+    return this.metrics.listen(listener);
   }
 
   /**

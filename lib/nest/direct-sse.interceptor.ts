@@ -4,6 +4,7 @@ import { Observable, Subscriber } from 'rxjs';
 import { formatSseMessage } from '../core/sse-frame.js';
 import type { SseMessage } from '../core/stream-event.js';
 import { NodeHttpConnection } from '../http/node-http-connection.js';
+import { setResumeHeader } from '../http/resume-header.js';
 import { serveStream } from '../http/serve-stream.js';
 import { nodeResponseOf } from './node-response.js';
 import { admissionOf, releaseAdmission, servedBy } from './stream-admission.js';
@@ -56,6 +57,8 @@ export class DirectSseInterceptor implements NestInterceptor {
             // The handler's own Observable (observe(), if it returned that) is let go at once.
             served = true;
             handler.unsubscribe();
+            // The handler may serve another stream than the one admitted: it says how.
+            setResumeHeader(raw, serve.point);
             open();
             if (request.method !== 'HEAD') serveStream(serve.stream, connection, serve.point);
             return;
