@@ -34,8 +34,13 @@ export class DirectSseInterceptor implements NestInterceptor {
     const admission = admissionOf(request);
     if (!raw || !admission) return next.handle();
     return new Observable<unknown>((outer) => {
-      const headers = reply === (raw as unknown) ? undefined : reply.getHeaders?.();
-      const connection = new NodeHttpConnection(raw, { headers, headOnly: request.method === 'HEAD' });
+      const connection = new NodeHttpConnection(raw, {
+        // Read when the head is sent: until then the handler's choice of stream may change them.
+        get headers() {
+          return reply === (raw as unknown) ? undefined : reply.getHeaders?.();
+        },
+        headOnly: request.method === 'HEAD',
+      });
       let opened = false;
       let served = false;
       const open = () => {
