@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { Module, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -11,38 +10,20 @@ import {
   StreamingMetricsModule,
 } from 'nestjs-meridian-stream/prometheus';
 import { scrape } from '../support/prometheus-text.js';
-import { freePort, ROOT, waitUntilHealthy } from '../support/spawned-app.js';
+import { ROOT, spawnApp, type SpawnedApp } from '../support/spawned-app.js';
 import { readAll } from '../support/sse-reader.js';
 
 const RECIPE_APP = path.join(ROOT, 'test/e2e/prometheus-recipe-app.ts');
 
 describe('the @willsoto/nestjs-prometheus recipe of docs/metrics.md, as its own process', () => {
-  let child: ChildProcess;
+  let app: SpawnedApp;
   let baseUrl: string;
   beforeAll(async () => {
-    const port = await freePort();
-    baseUrl = `http://127.0.0.1:${port}`;
-    child = spawn(process.execPath, ['--import', 'tsx', RECIPE_APP], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        TSX_TSCONFIG_PATH: path.join(ROOT, 'test/memory/tsconfig.app.json'),
-        PORT: String(port),
-        HOST: '127.0.0.1',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout!.on('data', (chunk) => (output += chunk));
-    child.stderr!.on('data', (chunk) => (output += chunk));
-    await waitUntilHealthy(child, baseUrl, () => output, 30_000);
+    const tsconfig = path.join(ROOT, 'test/memory/tsconfig.app.json');
+    app = await spawnApp(RECIPE_APP, { TSX_TSCONFIG_PATH: tsconfig }, ['--import', 'tsx']);
+    baseUrl = app.baseUrl;
   }, 40_000);
-  afterAll(async () => {
-    if (child?.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  });
+  afterAll(() => app?.stop());
 
   it('serves the streaming metrics on GET /metrics, next to the process metrics, and they follow the traffic', async () => {
     const before = await scrape(`${baseUrl}/metrics`);
