@@ -81,7 +81,7 @@ export class StreamClients {
         this.clients.delete(client);
         onEnd(reason);
       },
-      delivered: hooks.onDeliver,
+      delivered: hooks.delivered,
     };
     this.context = {
       epoch: view.epoch,

@@ -34,7 +34,7 @@ export interface StreamTimingListener {
 
 /** The hooks through which streams report to their registry's metrics. */
 type MeasuringHooks = Required<
-  Pick<StreamHooks, 'onAppend' | 'onDeliver' | 'onFullyDelivered' | 'onStoreWrite' | 'onBusEvent'>
+  Pick<StreamHooks, 'onAppend' | 'delivered' | 'onFullyDelivered' | 'onStoreWrite' | 'onBusEvent'>
 >;
 
 /** Where a client's first event comes from when it connects. */
@@ -81,8 +81,7 @@ export class StreamMetrics {
     fully_delivered: 0,
   };
   /** Events written to clients since start (each client counts), and their bytes of data. */
-  clientEvents = 0;
-  clientBytes = 0;
+  readonly delivered = { events: 0, bytes: 0 };
   private readonly timings = new Set<StreamTimingListener>();
   /** What streams call; spread into the registry's stream hooks. */
   readonly hooks: MeasuringHooks = {
@@ -90,10 +89,7 @@ export class StreamMetrics {
       this.event(event.bytes);
       if (event.sequence === 1 && stream.producedHere) this.time('firstEvent', this.now() - stream.createdAt);
     },
-    onDeliver: (events, bytes) => {
-      this.clientEvents += events;
-      this.clientBytes += bytes;
-    },
+    delivered: this.delivered,
     onFullyDelivered: () => this.resumes.fully_delivered++,
     onStoreWrite: (ms, events) => {
       for (const listener of this.timings) listener.storeWrite?.(ms / 1000, events);
@@ -192,8 +188,8 @@ export class StreamMetrics {
       catchup: { ...this.catchup },
       located: { ...this.located },
       resumes: { ...this.resumes },
-      clientEventsSent: this.clientEvents,
-      clientBytesSent: this.clientBytes,
+      clientEventsSent: this.delivered.events,
+      clientBytesSent: this.delivered.bytes,
       unstoredEvents,
     };
   }

@@ -1,7 +1,7 @@
 import type { EventStore } from './event-store.js';
 import type { StreamLogger } from './logger.js';
 import type { BusEvent, StreamBus } from './stream-bus.js';
-import type { ClientEndReason } from './stream-client.js';
+import type { ClientEndReason, DeliveryCount } from './stream-client.js';
 import type { StreamEvent, StreamState } from './stream-event.js';
 import type { CatchupTier } from './stream-metrics.js';
 import type { ResumeOutcome } from './resume.js';
@@ -21,8 +21,8 @@ export interface StreamHooks {
   onAppend?(event: StreamEvent, stream: { readonly producedHere: boolean; readonly createdAt: number }): void;
   /** A client connected; `tier` is where its first event comes from, `outcome` how it was resumed. */
   onAttach?(tier: CatchupTier, outcome: ResumeOutcome): void;
-  /** A client's pump wrote `events` events of `bytes` bytes of data. */
-  onDeliver?(events: number, bytes: number): void;
+  /** Where clients count the events they were written (and their bytes of data). */
+  readonly delivered?: DeliveryCount;
   /** A client was refused with 204: it had the final event already. */
   onFullyDelivered?(): void;
   /** A write to the store committed after `ms`. */
