@@ -47,8 +47,14 @@ export interface ClientSource {
    */
   readHistory(sequence: number, first: boolean): Promise<HistoryPage>;
   detach(client: StreamClient, reason: ClientEndReason): void;
-  /** A pump wrote `events` events of `bytes` bytes of data (for metrics). */
-  readonly delivered?: (events: number, bytes: number) => void;
+  /** Counts what pumps write, for metrics (a shared object: a write, not a call, per pump). */
+  readonly delivered?: DeliveryCount;
+}
+
+/** Events written to clients, and their bytes of data. */
+export interface DeliveryCount {
+  events: number;
+  bytes: number;
 }
 
 /**
@@ -135,7 +141,11 @@ export class StreamClient {
       }
     } finally {
       this.pumping = false;
-      if (events > 0) this.source.delivered?.(events, bytes);
+      const delivered = this.source.delivered;
+      if (delivered) {
+        delivered.events += events;
+        delivered.bytes += bytes;
+      }
     }
     // Without an object: this runs for every client on every event.
     const exact = this.exactBacklog();
