@@ -2,6 +2,8 @@ import { jest } from '@jest/globals';
 import { Registry } from 'prom-client';
 import { StreamRegistry, type StreamEvent } from 'nestjs-meridian-stream';
 import { registerStreamMetrics } from 'nestjs-meridian-stream/prometheus';
+import { TypeOrmEventStore } from 'nestjs-meridian-stream/typeorm';
+import { openTestDatabase } from '../support/databases.js';
 import { parsePrometheusText } from '../support/prometheus-text.js';
 
 async function samples(registry: Registry): Promise<Record<string, number>> {
@@ -54,5 +56,45 @@ describe('registerStreamMetrics', () => {
     streams.create().send({ data: 'other' });
     expect(await samples(metrics)).toMatchObject({ app_first_event_seconds_count: 1, app_events_total: 3 });
     again.unregister();
+  });
+
+  it('shows events the store does not hold yet, and times each write to it', async () => {
+    const db = await openTestDatabase('sqlite');
+    try {
+      const store = new TypeOrmEventStore(db.dataSource);
+      // No write on its own: only persist() writes.
+      const streams = new StreamRegistry({
+        heartbeatMs: 0,
+        store,
+        persistEveryEvents: 0,
+        persistEveryMs: 0,
+        persistOnFinish: false,
+      });
+      const metrics = new Registry();
+      registerStreamMetrics(streams, { registry: metrics });
+      const stream = streams.create();
+      for (let i = 0; i < 5; i++) stream.send({ data: `event ${i}` });
+      expect(await samples(metrics)).toMatchObject({
+        meridian_stream_unstored_events: 5,
+        meridian_stream_store_write_duration_seconds_count: 0,
+      });
+      await stream.persist();
+      stream.send({ data: 'one more' });
+      expect(await samples(metrics)).toMatchObject({
+        meridian_stream_unstored_events: 1,
+        meridian_stream_store_write_duration_seconds_count: 1,
+        meridian_stream_store_written_events_total: 5,
+      });
+      await stream.persist();
+      expect(await samples(metrics)).toMatchObject({
+        meridian_stream_unstored_events: 0,
+        meridian_stream_store_write_duration_seconds_count: 2,
+        meridian_stream_store_written_events_total: 6,
+      });
+      stream.cancel();
+      await streams.shutdown();
+    } finally {
+      await db.close();
+    }
   });
 });
