@@ -26,8 +26,8 @@ export {
   type StreamRegistryOptions,
   type StreamRegistryStats,
 } from './core/stream-registry.js';
-export type { AdmittedPoint, ResumeOutcome } from './core/resume.js';
-export type { ResumeCount, StreamTimingListener } from './core/stream-metrics.js';
+export type { AdmittedPoint, ResetReason, ResumeOutcome, ResumePoint } from './core/resume.js';
+export type { CatchupTier, LocateSource, ResumeCount, StreamTimingListener } from './core/stream-metrics.js';
 export { RESUME_HEADER } from './http/resume-header.js';
 export { ResumableStream } from './core/stream.js';
 export type { StreamOptions, CatchupEvent, CatchupFunction } from './core/options.js';
