@@ -7,6 +7,7 @@ export default {
     '^nestjs-meridian-stream/typeorm$': '<rootDir>/lib/typeorm/index.ts',
     '^nestjs-meridian-stream/redis$': '<rootDir>/lib/redis/index.ts',
     '^nestjs-meridian-stream/terminus$': '<rootDir>/lib/terminus/index.ts',
+    '^nestjs-meridian-stream/prometheus$': '<rootDir>/lib/prometheus/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },

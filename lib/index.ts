@@ -20,7 +20,15 @@ export { LastEventId } from './nest/last-event-id.js';
 export { StreamGuard } from './nest/stream.guard.js';
 export { AdmittedStream } from './nest/stream-admission.js';
 
-export { StreamRegistry, type CreateStreamOptions, type StreamRegistryOptions } from './core/stream-registry.js';
+export {
+  StreamRegistry,
+  type CreateStreamOptions,
+  type StreamRegistryOptions,
+  type StreamRegistryStats,
+} from './core/stream-registry.js';
+export type { AdmittedPoint, ResetReason, ResumeOutcome, ResumePoint } from './core/resume.js';
+export type { CatchupTier, LocateSource, ResumeCount, StreamTimingListener } from './core/stream-metrics.js';
+export { RESUME_HEADER } from './http/resume-header.js';
 export { ResumableStream } from './core/stream.js';
 export type { StreamOptions, StreamDurability, CatchupEvent, CatchupFunction } from './core/options.js';
 export type { ProducerContext, StreamProducer } from './core/producer.js';

@@ -50,7 +50,10 @@ export class FollowedStream extends ResumableStream {
   followBus(bus: StreamBus): void {
     const stream = this;
     const follower = {
-      event: (event: BusEvent) => this.ingest(event),
+      event: (event: BusEvent) => {
+        if (event.sequence > this.log.sequence) this.hooks.onBusEvent?.(event);
+        this.ingest(event);
+      },
       gap: (after: number, next: number) => this.skipTo(after, next),
       stored: (through: number) => this.storedThrough(through),
       batchEvents: eventsPerBusRead(this.options),

@@ -1,6 +1,7 @@
 import { StreamLimitError } from './errors.js';
 import type { StreamLogger } from './logger.js';
 import type { ClientEndReason } from './stream-client.js';
+import type { ResumeOutcome } from './resume.js';
 import type { CatchupTier, StreamMetrics } from './stream-metrics.js';
 
 /** What a registry's clients are counted against and reported to. */
@@ -26,9 +27,9 @@ export class RegistryClients {
     if (this.count >= maxClients) throw new StreamLimitError('maxClients', maxClients, 'This instance');
   }
 
-  attached(tier: CatchupTier): void {
+  attached(tier: CatchupTier, outcome: ResumeOutcome): void {
     this.count++;
-    this.options.metrics.attached(tier);
+    this.options.metrics.attached(tier, outcome);
   }
 
   detached(streamId: string, reason: ClientEndReason, maxClientBacklogBytes: number): void {

@@ -2,9 +2,9 @@ import type { EventStore } from './event-store.js';
 import type { StreamLogger } from './logger.js';
 import type { CatchupFunction, StreamOptions } from './options.js';
 import type { StreamMetadata } from './stream-descriptor.js';
-import type { ResumePoint } from './resume.js';
+import type { AdmittedPoint } from './resume.js';
 import type { StreamBus } from './stream-bus.js';
-import type { CatchupTier, LocateSource } from './stream-metrics.js';
+import type { CatchupTier, LocateSource, ResumeCount } from './stream-metrics.js';
 import type { StreamState } from './stream-event.js';
 import type { ResumableStream } from './stream.js';
 import type { StreamFinishedHook } from './stream-turn.js';
@@ -110,8 +110,8 @@ export interface CreateStreamOptions extends Omit<StreamOptions, 'catchup'> {
 export interface StreamAdmission {
   /** The stream, in memory now (from here, the store or another instance). */
   readonly stream: ResumableStream;
-  /** Where the client continues; hand it to `stream.observe()` or `stream.attach()`. */
-  readonly point: ResumePoint;
+  /** Where the client continues, and how it was resumed; hand it to `stream.observe()` or `stream.attach()`. */
+  readonly point: AdmittedPoint;
 }
 
 /**
@@ -152,6 +152,17 @@ export interface StreamRegistryStats {
   catchup: Record<CatchupTier, number>;
   /** Streams `locate()` brought into memory, from the store and from the bus (another instance). */
   located: Record<LocateSource, number>;
+  /**
+   * Clients connected since start by how they were resumed (the `Meridian-Resume` header), and
+   * `fully_delivered`: requests answered 204, as they already had the final event.
+   */
+  resumes: Record<ResumeCount, number>;
+  /** Events written to clients since start (every client counts, catch-up included). */
+  clientEventsSent: number;
+  /** Bytes of data of the events written to clients since start. */
+  clientBytesSent: number;
+  /** Events of streams produced here that the store does not hold yet (0 without a store). */
+  unstoredEvents: number;
 }
 
 /** Default of {@link StreamRegistryOptions.maxClients}. */

@@ -102,6 +102,37 @@ export function preambleFor(context: ResumeContext, point: ResumePoint): Positio
   return { id, type: context.resetType, data, ...retry };
 }
 
+/**
+ * How a client was resumed, as the `Meridian-Resume` response header says it: `fresh` (it sent no
+ * Last-Event-ID), `memory` (continued from this instance's buffer, or live), `store` (its
+ * catch-up is read from the store), `bus` (the stream is produced on another instance and
+ * followed here through the bus), `reset` (it is sent a `reset` event first).
+ */
+export type ResumeOutcome = 'fresh' | 'memory' | 'store' | 'bus' | 'reset';
+
+/** A resume point `admit()` settled: where the client continues, and how it was resumed. */
+export interface AdmittedPoint extends ResumePoint {
+  /** How the client was resumed (the `Meridian-Resume` header). */
+  readonly outcome: ResumeOutcome;
+}
+
+/** Whether `point` was settled by `admit()` (it carries its outcome). */
+export function isAdmittedPoint(point: ResumePoint): point is AdmittedPoint {
+  return 'outcome' in point;
+}
+
+/**
+ * How a client resuming at `point` is resumed: a reset first, then no Last-Event-ID, then a
+ * catch-up from the store; else from memory, or through the bus when the stream is `followed`.
+ */
+export function resumeOutcome(context: ResumeContext, point: ResumePoint, followed: boolean): ResumeOutcome {
+  const tier = catchupTier(context, point);
+  if (tier === 'reset') return 'reset';
+  if (!point.lastEventId) return 'fresh';
+  if (tier === 'store') return 'store';
+  return followed ? 'bus' : 'memory';
+}
+
 /** Where a client resuming at `point` gets its first event from. */
 export function catchupTier(context: ResumeContext, point: ResumePoint): CatchupTier {
   if (point.reset) return 'reset';

@@ -11,6 +11,8 @@ export interface BusEvent {
   readonly data: string;
   /** Set on the final event: the state the stream ends in. */
   readonly final?: StreamState;
+  /** When the bus took the event (ms since the epoch, by the bus's clock), where it says. */
+  readonly producedAt?: number;
 }
 
 /** What the bus knows of a stream produced somewhere. */

@@ -47,6 +47,14 @@ export interface ClientSource {
    */
   readHistory(sequence: number, first: boolean): Promise<HistoryPage>;
   detach(client: StreamClient, reason: ClientEndReason): void;
+  /** Counts what pumps write, for metrics (a shared object: a write, not a call, per pump). */
+  readonly delivered?: DeliveryCount;
+}
+
+/** Events written to clients, and their bytes of data. */
+export interface DeliveryCount {
+  events: number;
+  bytes: number;
 }
 
 /**
@@ -107,6 +115,9 @@ export class StreamClient {
       return;
     }
     this.pumping = true;
+    // Counted here and reported once per pump: this loop runs for every client on every event.
+    let events = 0;
+    let bytes = 0;
     try {
       while (!this.closed && !this.paused && this.cursor < this.source.lastSequence) {
         const event = this.source.eventAt(this.cursor + 1) ?? this.nextFromHistory();
@@ -121,6 +132,8 @@ export class StreamClient {
         }
         this.cursor = event.sequence;
         this.cursorEnd = this.source.endOffset(event.sequence);
+        events++;
+        bytes += event.bytes;
         if (!this.sink.write(event)) {
           this.paused = true;
           this.sentBytesAtPause = this.source.sentBytes;
@@ -128,6 +141,11 @@ export class StreamClient {
       }
     } finally {
       this.pumping = false;
+      const delivered = this.source.delivered;
+      if (delivered) {
+        delivered.events += events;
+        delivered.bytes += bytes;
+      }
     }
     // Without an object: this runs for every client on every event.
     const exact = this.exactBacklog();

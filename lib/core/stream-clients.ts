@@ -5,9 +5,12 @@ import type { ResolvedStreamOptions } from './options.js';
 import type { ReplayBuffer } from './replay-buffer.js';
 import {
   catchupTier,
+  isAdmittedPoint,
   isResumePoint,
   preambleFor,
   resolveResume,
+  resumeOutcome,
+  type AdmittedPoint,
   type ResumeContext,
   type ResumePoint,
 } from './resume.js';
@@ -31,6 +34,8 @@ export interface ClientsView {
   readonly options: ResolvedStreamOptions;
   readonly lastSequence: number;
   readonly isFinished: boolean;
+  /** Produced on another instance, followed here through the bus. */
+  readonly follower: boolean;
   /** Total bytes of data ever sent on the stream. */
   readonly sentBytes: number;
   readonly buffer: ReplayBuffer;
@@ -79,6 +84,7 @@ export class StreamClients {
         this.clients.delete(client);
         onEnd(reason);
       },
+      delivered: hooks.delivered,
     };
     this.context = {
       epoch: view.epoch,
@@ -113,16 +119,17 @@ export class StreamClients {
     return resolveResume(this.context, lastEventId);
   }
 
-  /** See `ResumableStream.admit()`: 400, 204, 503, or where the client continues. */
-  admit(lastEventId: string | null | undefined): ResumePoint {
+  /** See `ResumableStream.admit()`: 400, 204, 503, or where the client continues and how. */
+  admit(lastEventId: string | null | undefined): AdmittedPoint {
     const point = resolveResume(this.context, lastEventId);
     // An empty 200 would make EventSource reconnect for ever; 204 tells it to stop.
     const { view } = this;
     if (lastEventId && view.isFinished && point.cursor === view.lastSequence && !point.reset) {
+      this.hooks.onFullyDelivered?.();
       throw new StreamFullyDeliveredError(view.id);
     }
     this.assertCapacity();
-    return point;
+    return { ...point, outcome: resumeOutcome(this.context, point, view.follower) };
   }
 
   /** A new client from `from` (a Last-Event-ID to read, or an admitted point). */
@@ -136,7 +143,9 @@ export class StreamClients {
       point = resolveResume(this.context, from);
     }
     const client = new StreamClient(this.source, point.cursor, sink, this.view.options.maxClientBacklogBytes);
-    this.hooks.onAttach?.(catchupTier(this.context, point));
+    // Counted as the header said it, when the point was admitted: the stream may have moved on since.
+    const outcome = isAdmittedPoint(point) ? point.outcome : resumeOutcome(this.context, point, this.view.follower);
+    this.hooks.onAttach?.(catchupTier(this.context, point), outcome);
     const first = preambleFor(this.context, point);
     if (first) preamble?.(first);
     this.clients.add(client);
@@ -225,9 +234,10 @@ export abstract class ClientFacingStream {
    * where it continues: `InvalidEventIdError` (400) for a malformed id or one ahead of the stream,
    * `StreamFullyDeliveredError` (204) when it already has the final event of a finished stream,
    * `StreamLimitError` (503) when the stream or the instance is full. `StreamGuard` calls it once
-   * per request; `observe()` and `attach()` take the point it returns.
+   * per request; `observe()` and `attach()` take the point it returns. The point says how the
+   * client is resumed (`outcome`, the `Meridian-Resume` header).
    */
-  admit(lastEventId?: string | null): ResumePoint {
+  admit(lastEventId?: string | null): AdmittedPoint {
     return this.clients.admit(lastEventId);
   }
 

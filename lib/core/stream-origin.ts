@@ -1,9 +1,10 @@
 import type { EventStore } from './event-store.js';
 import type { StreamLogger } from './logger.js';
-import type { StreamBus } from './stream-bus.js';
-import type { ClientEndReason } from './stream-client.js';
-import type { StreamState } from './stream-event.js';
+import type { BusEvent, StreamBus } from './stream-bus.js';
+import type { ClientEndReason, DeliveryCount } from './stream-client.js';
+import type { StreamEvent, StreamState } from './stream-event.js';
 import type { CatchupTier } from './stream-metrics.js';
+import type { ResumeOutcome } from './resume.js';
 import type { ResumableStream } from './stream.js';
 import type { StreamFinishedHook } from './stream-turn.js';
 import type { UnstoredPool } from './unstored-limit.js';
@@ -18,11 +19,19 @@ export interface StreamHooks {
   onFinish(stream: ResumableStream): void;
   onClientEnd(stream: ResumableStream, reason: ClientEndReason): void;
   /** An event was appended (produced here or received from the bus). */
-  onAppend?(bytes: number): void;
-  /** A client connected; `tier` is where its first event comes from. */
-  onAttach?(tier: CatchupTier): void;
   /** What every stream of the instance holds unstored together (`maxUnstoredBytesTotal`). */
   readonly unstored?: UnstoredPool;
+  onAppend?(event: StreamEvent, stream: { readonly producedHere: boolean; readonly createdAt: number }): void;
+  /** A client connected; `tier` is where its first event comes from, `outcome` how it was resumed. */
+  onAttach?(tier: CatchupTier, outcome: ResumeOutcome): void;
+  /** Where clients count the events they were written (and their bytes of data). */
+  readonly delivered?: DeliveryCount;
+  /** A client was refused with 204: it had the final event already. */
+  onFullyDelivered?(): void;
+  /** A write to the store committed after `ms`. */
+  onStoreWrite?(ms: number, events: number): void;
+  /** A followed stream received this event live from the bus. */
+  onBusEvent?(event: BusEvent): void;
   /** Throws when the instance cannot take another client (`maxClients`). */
   assertClientCapacity?(): void;
   /** Called once a stream produced here has finished and its producer returned (per-stream first). */

@@ -16,6 +16,8 @@ export interface StreamCore {
   readonly isFinished: boolean;
   /** A followed stream whose producer the bus declared lost (see `FollowedStream`). */
   readonly producerLost?: boolean;
+  /** Produced on another instance, followed here through the bus. */
+  readonly follower: boolean;
   meta(): StoredStreamMeta;
   fail(error: unknown): boolean;
 }
@@ -85,6 +87,7 @@ export function buildStreamParts(
     },
     onFatal: (error) => stream.fail(error),
     unstored,
+    onWrite: hooks.onStoreWrite,
   });
   const log: StreamLog = new StreamLog(
     epoch,
@@ -101,6 +104,7 @@ export function buildStreamParts(
     id,
     epoch,
     options,
+    follower: stream.follower,
     get lastSequence() {
       return visible();
     },

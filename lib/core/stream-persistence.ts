@@ -53,6 +53,8 @@ export interface StreamPersistenceOptions {
   readonly onFatal?: (error: Error) => void;
   /** Bounds what is held unstored; told of every append (commits reach it through `onPersisted`). */
   readonly unstored?: UnstoredLimit;
+  /** After each write to the store committed: how long it took (ms) and how many events it wrote. */
+  readonly onWrite?: (ms: number, events: number) => void;
 }
 
 /** What one persist call did. */
@@ -94,6 +96,7 @@ export class StreamPersistence {
   private readonly onPersisted?: (throughSequence: number) => void;
   private readonly onFatal?: (error: Error) => void;
   private readonly unstored?: UnstoredLimit;
+  private readonly onWrite?: (ms: number, events: number) => void;
 
   constructor(options: StreamPersistenceOptions) {
     this.stream = options.stream;
@@ -103,6 +106,7 @@ export class StreamPersistence {
     this.onPersisted = options.onPersisted;
     this.onFatal = options.onFatal;
     this.unstored = options.unstored;
+    this.onWrite = options.onWrite;
     this.stored = options.storedThrough ?? 0;
     this.readOnly = options.readOnly ?? false;
     if (this.store && !this.readOnly && this.auto.everyMs > 0) {
@@ -265,6 +269,7 @@ export class StreamPersistence {
       );
     }
     if (events.length > 0) {
+      const started = performance.now();
       try {
         await write(events, { ...this.stream.meta(), lastSequence: watermark });
       } catch (error) {
@@ -277,6 +282,7 @@ export class StreamPersistence {
         throw error;
       }
       this.stored = Math.max(this.stored, watermark);
+      if (!writer) this.onWrite?.(performance.now() - started, events.length);
       if (!writer) this.onPersisted?.(this.stored);
       // Events held past the limits only because they were not stored yet may go now.
       if (store && !writer) this.stream.trimToLimits();

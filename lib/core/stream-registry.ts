@@ -28,7 +28,7 @@ import { endStreams } from './registry-shutdown.js';
 import type { ObserveOptions } from './observe-stream.js';
 import { ResumableStream, type StreamHooks } from './stream.js';
 import { SharedStream } from './shared-stream.js';
-import { StreamMetrics } from './stream-metrics.js';
+import { StreamMetrics, type StreamTimingListener } from './stream-metrics.js';
 import { ActiveStreams } from './active-streams.js';
 import { StreamDescriber } from './stream-descriptor.js';
 import { UnstoredPool } from './unstored-limit.js';
@@ -96,8 +96,8 @@ export class StreamRegistry {
       unstored: this.unstored,
       finishHooks: onStreamFinished ? [onStreamFinished] : [],
       onFinish: (stream) => this.retention.schedule(stream),
-      onAppend: (bytes) => this.metrics.event(bytes),
-      onAttach: (tier) => this.clients.attached(tier),
+      ...this.metrics.hooks,
+      onAttach: (tier, outcome) => this.clients.attached(tier, outcome),
       assertClientCapacity: () => this.clients.assertCapacity(),
       onClientEnd: (stream: ResumableStream, reason: ClientEndReason) => {
         this.clients.detached(stream.id, reason, stream.options.maxClientBacklogBytes);
@@ -321,7 +321,15 @@ export class StreamRegistry {
 
   /** Figures for monitoring: streams, clients, buffers, rates, and counters since start. Cheap to call. */
   stats(): StreamRegistryStats {
-    return { ...this.metrics.snapshot(this.streams.values(), this.streamsCreated), unstoredBytes: this.unstored.bytes };
+    return {
+      ...this.metrics.snapshot(this.streams.values(), this.streamsCreated, this.store !== undefined),
+      unstoredBytes: this.unstored.bytes,
+    };
+  }
+
+  /** Calls `listener` with timings as they happen (for histograms); returns a function that stops it. */
+  listenToTimings(listener: StreamTimingListener): () => void {
+    return this.metrics.listen(listener);
   }
 
   /**

@@ -305,7 +305,7 @@ export class ResumableStream extends ClientFacingStream {
   }
 
   protected tookIn(event: StreamEvent, overLimits: boolean): void {
-    this.hooks.onAppend?.(event.bytes);
+    this.hooks.onAppend?.(event, this);
     this.persistence.afterAppend(overLimits);
   }
 

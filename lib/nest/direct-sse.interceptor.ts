@@ -4,6 +4,7 @@ import { Observable, Subscriber } from 'rxjs';
 import { formatSseMessage } from '../core/sse-frame.js';
 import type { SseMessage } from '../core/stream-event.js';
 import { NodeHttpConnection } from '../http/node-http-connection.js';
+import { setResumeHeader } from '../http/resume-header.js';
 import { serveStream } from '../http/serve-stream.js';
 import { nodeResponseOf } from './node-response.js';
 import { admissionOf, releaseAdmission, servedBy } from './stream-admission.js';
@@ -33,8 +34,13 @@ export class DirectSseInterceptor implements NestInterceptor {
     const admission = admissionOf(request);
     if (!raw || !admission) return next.handle();
     return new Observable<unknown>((outer) => {
-      const headers = reply === (raw as unknown) ? undefined : reply.getHeaders?.();
-      const connection = new NodeHttpConnection(raw, { headers, headOnly: request.method === 'HEAD' });
+      const connection = new NodeHttpConnection(raw, {
+        // Read when the head is sent: until then the handler's choice of stream may change them.
+        get headers() {
+          return reply === (raw as unknown) ? undefined : reply.getHeaders?.();
+        },
+        headOnly: request.method === 'HEAD',
+      });
       let opened = false;
       let served = false;
       const open = () => {
@@ -56,6 +62,8 @@ export class DirectSseInterceptor implements NestInterceptor {
             // The handler's own Observable (observe(), if it returned that) is let go at once.
             served = true;
             handler.unsubscribe();
+            // The handler may serve another stream than the one admitted: it says how.
+            setResumeHeader(raw, serve.point);
             open();
             if (request.method !== 'HEAD') serveStream(serve.stream, connection, serve.point);
             return;

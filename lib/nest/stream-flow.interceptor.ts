@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { Observable, Subscriber, type Subscription } from 'rxjs';
 import type { FlowControl } from '../core/flow-control.js';
+import { setResumeHeader } from '../http/resume-header.js';
 import { nodeResponseOf } from './node-response.js';
 import { admissionOf, releaseAdmission, servedBy } from './stream-admission.js';
 
@@ -48,6 +49,8 @@ export class StreamFlowInterceptor implements NestInterceptor {
           if (!serve) return outer.next(value);
           // The handler's own Observable (observe(), if it returned that) is let go at once.
           handler.unsubscribe();
+          // Before Nest commits the head; the handler may serve another stream than the one admitted.
+          setResumeHeader(raw, serve.point);
           const flowControl = responseFlowControl(raw);
           events = serve.stream.observe(serve.point, { flowControl }).subscribe(outer);
         },

@@ -5,6 +5,7 @@ import { map, type Observable } from 'rxjs';
 import { ResumableStream } from '../core/stream.js';
 import { NodeHttpConnection } from '../http/node-http-connection.js';
 import { serveStream } from '../http/serve-stream.js';
+import { RESUME_HEADER } from '../http/resume-header.js';
 import { STANDARD_SSE_FORMAT, UI_MESSAGE_STREAM_FORMAT, type SseWireFormat } from '../http/sse-wire-format.js';
 import { readLastEventId } from './last-event-id.js';
 import { nodeResponseOf } from './node-response.js';
@@ -57,7 +58,11 @@ export class StreamResponseInterceptor implements NestInterceptor {
         }
         // Read before anything is written: a bad Last-Event-ID or a full stream is still a status.
         const point = value.admit(readLastEventId(request as Parameters<typeof readLastEventId>[0]));
-        const headers = { ...(reply === (raw as unknown) ? undefined : reply.getHeaders?.()), ...format.headers };
+        const headers = {
+          ...(reply === (raw as unknown) ? undefined : reply.getHeaders?.()),
+          ...format.headers,
+          [RESUME_HEADER]: point.outcome,
+        };
         const connection = new NodeHttpConnection(raw, { headers, headOnly: request.method === 'HEAD' });
         reply.hijack?.();
         this.connections.track(reply);

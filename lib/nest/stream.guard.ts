@@ -1,7 +1,10 @@
+import type { ServerResponse } from 'node:http';
 import { Injectable, type CanActivate, type ExecutionContext, type Type } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { StreamRegistry, type StreamAdmission } from '../core/stream-registry.js';
+import { setResumeHeader } from '../http/resume-header.js';
 import { readLastEventId } from './last-event-id.js';
+import { nodeResponseOf } from './node-response.js';
 import { SseConnectionTracker } from './sse-connection-tracker.js';
 import { setAdmission } from './stream-admission.js';
 import { DEFAULT_STREAM_ID_PARAM, STREAM_ID_PARAM_METADATA } from './streaming.constants.js';
@@ -19,7 +22,8 @@ interface GuardedRequest {
  * `Retry-After`, from `StreamErrorFilter`); finished and fully seen -> 204. With a store, a stream
  * that left memory is served from it; with a bus, one produced on another instance is followed.
  * What it decided (the stream and where the client continues) is left on the request, for the
- * route (`@AdmittedStream()`) and the writer. `@ResumableSse()` applies it.
+ * route (`@AdmittedStream()`) and the writer, and how the client is resumed is set as the
+ * `Meridian-Resume` response header. `@ResumableSse()` applies it.
  *
  * The stream id comes from the route parameter `id`, or the one named by `@StreamIdParam()`.
  */
@@ -47,6 +51,9 @@ export class StreamGuard implements CanActivate {
 
   private let(request: object, response: unknown, admission: StreamAdmission): true {
     setAdmission(request, admission);
+    // Decided here, once, for every route the guard serves (a plain `@Sse()` too).
+    const raw = nodeResponseOf<ServerResponse>(response, 'once');
+    if (raw) setResumeHeader(raw, admission.point);
     this.connections.track(response);
     return true;
   }

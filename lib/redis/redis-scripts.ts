@@ -51,9 +51,11 @@ return {1, held}
  * KEYS: meta, events, events channel. ARGV: owner, fence, epoch, last accepted sequence, running
  * TTL, cap (0: none), lost type, lost data, retention ms, then sequence, type, data, final ('' or
  * a state) per event. Returns {1} when appended (events at or below the meta's last sequence are
- * a retry's and skipped), else {0, entries after the last accepted sequence}.
+ * a retry's and skipped), else {0, entries after the last accepted sequence}. The channel message
+ * carries Redis' clock (`m`), from which followers measure how late they receive events.
  */
 export const APPEND = `
+${NOW}
 local m = redis.call('HMGET', KEYS[1], 'epoch', 'owner', 'fence', 'status', 'last')
 local last = tonumber(m[5] or 0)
 if not m[1] then
@@ -88,7 +90,7 @@ for i = 10, #ARGV, 4 do
       redis.call('XADD', KEYS[2], sequence .. '-0', unpack(fields))
     end
     last = sequence
-    entries[#entries + 1] = {s = sequence, t = ARGV[i + 1], d = ARGV[i + 2], f = final}
+    entries[#entries + 1] = {s = sequence, t = ARGV[i + 1], d = ARGV[i + 2], f = final, m = now}
   end
 end
 redis.call('HSET', KEYS[1], 'last', last, 'status', status)
@@ -209,11 +211,12 @@ export function parseChannelMessage(message: string): ChannelMessage | undefined
   try {
     const parsed = JSON.parse(message) as unknown;
     if (Array.isArray(parsed)) {
-      const events = parsed.map((entry: { s: number; t: string; d: string; f?: string }) => ({
+      const events = parsed.map((entry: { s: number; t: string; d: string; f?: string; m?: number }) => ({
         sequence: Number(entry.s),
         type: String(entry.t),
         data: String(entry.d),
         ...(entry.f ? { final: entry.f as StreamState } : {}),
+        ...(typeof entry.m === 'number' ? { producedAt: entry.m } : {}),
       }));
       return events.every((event) => Number.isSafeInteger(event.sequence)) ? { events } : undefined;
     }

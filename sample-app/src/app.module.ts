@@ -1,11 +1,14 @@
 import { Logger, Module, type DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { StreamingModule, type StreamingModuleOptions } from 'nestjs-meridian-stream';
+import { StreamingMetricsModule } from 'nestjs-meridian-stream/prometheus';
 import { RedisStreamBus } from 'nestjs-meridian-stream/redis';
 import { TypeOrmEventStore } from 'nestjs-meridian-stream/typeorm';
+import { Registry } from 'prom-client';
 import { DataSource } from 'typeorm';
 import { typeOrmOptions } from './database.js';
 import { HealthController } from './health.controller.js';
+import { MetricsController } from './metrics.controller.js';
 import { PageController } from './page.controller.js';
 import { ChatsController } from './streams/chats.controller.js';
 import { StreamsController } from './streams/streams.controller.js';
@@ -42,6 +45,8 @@ export interface SampleAppConfig {
 @Module({})
 export class AppModule {
   static forRoot(config: SampleAppConfig = {}): DynamicModule {
+    // Each app its own prom-client registry, served on GET /metrics.
+    const metrics = new Registry();
     return {
       module: AppModule,
       imports: [
@@ -62,8 +67,10 @@ export class AppModule {
             ...config.streaming,
           }),
         }),
+        StreamingMetricsModule.forRoot({ registry: metrics }),
       ],
-      controllers: [StreamsController, ChatsController, HealthController, PageController],
+      providers: [{ provide: Registry, useValue: metrics }],
+      controllers: [StreamsController, ChatsController, HealthController, MetricsController, PageController],
     };
   }
 }

@@ -71,6 +71,7 @@ const ENTRY_POINTS: Record<string, string> = {
   'nestjs-meridian-stream/typeorm': 'lib/typeorm/index.ts',
   'nestjs-meridian-stream/redis': 'lib/redis/index.ts',
   'nestjs-meridian-stream/terminus': 'lib/terminus/index.ts',
+  'nestjs-meridian-stream/prometheus': 'lib/prometheus/index.ts',
 };
 
 export interface CodeBlock {

@@ -29,6 +29,7 @@ const SUBPATH_PEERS: Record<string, string> = {
   './typeorm': 'typeorm',
   './redis': 'ioredis',
   './terminus': '@nestjs/terminus',
+  './prometheus': 'prom-client',
 };
 /** What an app brings itself besides the library's peers. */
 const APP_PACKAGES = ['@nestjs/platform-express', '@types/node'];
@@ -82,6 +83,7 @@ beforeAll(async () => {
     'better-sqlite3',
     'ioredis',
     '@nestjs/terminus',
+    'prom-client',
   ]);
   await Promise.allSettled([basicApp, durableApp]);
 }, 60_000);
@@ -215,7 +217,7 @@ describe('an app with only the main entry point (no typeorm, no ioredis installe
   });
 });
 
-describe('an app with every entry point (typeorm store on SQLite, terminus health, redis in types)', () => {
+describe('an app with every entry point (typeorm store on SQLite, terminus health, prometheus metrics, redis in types)', () => {
   it('compiles in strict mode, injects the store by its class, streams, and stores the events', async () => {
     const app = await durableApp;
     const created = await postJson(`${app.baseUrl}/streams`, {});
@@ -238,6 +240,15 @@ describe('an app with every entry point (typeorm store on SQLite, terminus healt
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(stored).toMatchObject({ streamId: id, status: 'completed', lastSequence: 6 });
+  });
+
+  it('serves the /prometheus metrics, which count what the stream test sent', async () => {
+    const app = await durableApp;
+    const response = await fetch(`${app.baseUrl}/metrics`);
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(text).toMatch(/^meridian_stream_streams_created_total [1-9]/m);
+    expect(text).toMatch(/^meridian_stream_resumes_total\{outcome="fresh"\} [1-9]/m);
   });
 
   it('reports its health through the /terminus indicator', async () => {

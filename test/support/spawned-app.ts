@@ -67,7 +67,19 @@ export async function waitUntilHealthy(
 }
 
 export async function spawnSampleApp(env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<SpawnedApp> {
-  const main = sampleAppMain();
+  return spawnApp(sampleAppMain(), env, nodeArgs);
+}
+
+/**
+ * A Node.js app of the repository (`main`: a path) as its own process, like the sample app: on a
+ * free port, with its own SQLite file and no Redis unless `env` names them; resolves once it
+ * answers GET /health.
+ */
+export async function spawnApp(
+  main: string,
+  env: Record<string, string> = {},
+  nodeArgs: string[] = [],
+): Promise<SpawnedApp> {
   const port = await freePort();
   const child = spawn(process.execPath, [...nodeArgs, main], {
     cwd: ROOT,

@@ -176,6 +176,10 @@ describe('StreamRegistry: limits and stats', () => {
       catchup: { live: 0, buffer: 1, store: 0, reset: 0 },
       located: { store: 0, bus: 0 },
       unstoredBytes: 0,
+      resumes: { fresh: 1, memory: 0, store: 0, bus: 0, reset: 0, fully_delivered: 0 },
+      clientEventsSent: 1,
+      clientBytesSent: 3,
+      unstoredEvents: 0,
     });
     client.subscription.unsubscribe();
     expect(registry.stats().clients).toBe(0);
