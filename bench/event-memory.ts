@@ -106,7 +106,9 @@ async function child(mode: Mode): Promise<Result> {
     }
     if (mode === 'churn') {
       while (clients.size < CLIENTS) {
-        const client = visit(port, (round * 7 + clients.size) % STREAMS, 3).then(() => clients.delete(client));
+        const client: Promise<void> = visit(port, (round * 7 + clients.size) % STREAMS, 3).then(() => {
+          clients.delete(client);
+        });
         clients.add(client);
       }
       // Other work lets its buffers go after a while.
@@ -114,7 +116,7 @@ async function child(mode: Mode): Promise<Result> {
     }
     await nextTurn();
   }
-  other = [];
+  other.length = 0;
   // The readers have what was sent once the sockets are quiet; every client leaves then.
   await new Promise((resolve) => setTimeout(resolve, 500));
   server.closeAllConnections();

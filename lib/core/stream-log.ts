@@ -49,15 +49,13 @@ export class StreamLog {
       throw new InvalidStreamInputError(`Event retry must be a whole number of ms >= 0, got ${String(retry)}.`);
     }
     const sequence = ++this.issued;
-    return Object.freeze({
-      id: formatEventId(this.epoch, sequence),
-      type,
-      data,
-      ...(retry === undefined ? {} : { retry }),
-      sequence,
-      epoch: this.epoch,
-      bytes: Buffer.byteLength(data),
-    });
+    const id = formatEventId(this.epoch, sequence);
+    const { epoch } = this;
+    const bytes = Buffer.byteLength(data);
+    // Literals, not a spread: an event has one of two shapes, made without a temporary object.
+    return retry === undefined
+      ? Object.freeze({ id, type, data, sequence, epoch, bytes })
+      : Object.freeze({ id, type, data, retry, sequence, epoch, bytes });
   }
 
   /** Takes in the next issued event; true when the buffer stays over its limits (see `append`). */
