@@ -104,7 +104,15 @@ describe('Buffered events are held in segments of their own', () => {
     expect(read).toEqual(appended);
     for (const event of read) expect(frameOf(event)).toEqual(Buffer.from(formatSseMessage(event)));
     // Within a turn every reader of an event gets the same object, and so the same frame.
-    expect(buffer.get(7)).toBe(read[6]);
+    const plain = new ReplayBuffer({ maxEvents: 10, maxBytes: 1 << 30 });
+    const appendedPlain = { id: 'p-1', type: 'message', data: 'a\nb', sequence: 1, epoch: 'p', bytes: 3 };
+    plain.append(appendedPlain);
+    expect(plain.get(1)).toBe(appendedPlain);
+    await nextTurn();
+    const readPlain = plain.get(1);
+    expect(readPlain).not.toBe(appendedPlain);
+    expect(readPlain).toEqual(appendedPlain);
+    expect(plain.get(1)).toBe(readPlain);
   });
 
   test('segments leave memory a segment at a time as the buffer advances, and the count follows the frames', () => {
