@@ -124,7 +124,7 @@ export interface StreamRegistryStats {
   clients: number;
   /** Events currently held in replay buffers. */
   bufferedEvents: number;
-  /** Bytes of data of the events held in replay buffers. */
+  /** Bytes held for the events in replay buffers: their frames, chunked, and their index (see `bufferMaxBytes`). */
   bufferedBytes: number;
   /** Streams created since the registry started. */
   streamsCreated: number;

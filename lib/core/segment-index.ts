@@ -1,4 +1,7 @@
 const MIN_CAPACITY = 16;
+/** Shared by every index that holds nothing yet: a stream costs no arrays before its first event. */
+const NO_PLACES = new Int32Array(0);
+const NO_ENDS = new Float64Array(0);
 
 /**
  * Where each held event's frame is, oldest first, in typed arrays: its segment, first byte and
@@ -7,8 +10,8 @@ const MIN_CAPACITY = 16;
 export class SegmentIndex {
   /** Bytes of index an event costs. */
   static readonly BYTES_PER_EVENT = 3 * Int32Array.BYTES_PER_ELEMENT + Float64Array.BYTES_PER_ELEMENT;
-  private places = new Int32Array(3 * MIN_CAPACITY);
-  private ends = new Float64Array(MIN_CAPACITY);
+  private places = NO_PLACES;
+  private ends = NO_ENDS;
   private head = 0;
   private tail = 0;
 
