@@ -28,6 +28,8 @@ export class ReplayBuffer {
   private kept: Map<number, StreamEvent> | undefined;
   /** Event objects handed out this turn, by sequence: every client reading one gets the same. */
   private recent: Map<number, StreamEvent> | undefined;
+  /** The last of them: what every live client reads next, found without a lookup. */
+  private latest: StreamEvent | undefined;
   private epoch: string | undefined;
   private totalBytes = 0;
   private appendedBytes = 0;
@@ -120,6 +122,7 @@ export class ReplayBuffer {
     const offset = sequence - this.firstSequence;
     // `| 0` also turns away NaN and fractions.
     if (offset < 0 || offset >= this.size || (offset | 0) !== offset) return undefined;
+    if (this.latest?.sequence === sequence) return this.latest;
     const event = this.recent?.get(sequence) ?? this.kept?.get(sequence);
     if (event) return event;
     const { index } = this;
@@ -150,7 +153,7 @@ export class ReplayBuffer {
     this.index.clear();
     this.frames.clear();
     this.kept = undefined;
-    this.recent = undefined;
+    this.forgetRecent();
     this.totalBytes = 0;
     this.evictedThrough = sequence;
     this.evictedThroughEnd = this.appendedBytes;
@@ -169,6 +172,7 @@ export class ReplayBuffer {
   /** @internal Lets go of the event objects handed out this turn. */
   forgetRecent(): void {
     this.recent = undefined;
+    this.latest = undefined;
   }
 
   private dropOldest(): void {
@@ -181,6 +185,7 @@ export class ReplayBuffer {
       this.totalBytes -= KEPT_EVENT_BYTES + kept.bytes;
     }
     this.recent?.delete(sequence);
+    if (this.latest?.sequence === sequence) this.latest = undefined;
     this.evictedThrough = sequence;
     this.evictedThroughEnd = index.end(0);
     index.shift();
@@ -197,6 +202,7 @@ export class ReplayBuffer {
       forgetAtTurnEnd(this);
     }
     this.recent.set(event.sequence, event);
+    this.latest = event;
   }
 }
 
