@@ -11,7 +11,7 @@
  * Retained per event is (heapUsed + arrayBuffers after GC, minus the same before the first
  * event) / events; the frame is the bytes of the event's SSE text (event:, id:, data: lines).
  *
- *   npm run bench:event-memory        (STREAMS=50 EVENTS=2000 SIZE=100 by default)
+ *   npm run bench:event-memory        (STREAMS=50 EVENTS=2000 SIZE=100 REPS=2 by default)
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
