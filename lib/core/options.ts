@@ -29,7 +29,10 @@ export interface StreamOptions {
   readonly retryMs?: number;
   /** Most events kept in the replay buffer. Default 10000. */
   readonly bufferMaxEvents?: number;
-  /** Most bytes of event data kept in the replay buffer. Default 16 MiB. */
+  /**
+   * Most bytes held for the replay buffer: each event's SSE frame (its `event:`, `id:`, `data:`
+   * lines) in HTTP/1.1 chunked encoding, plus 20 bytes of index. Default 16 MiB.
+   */
   readonly bufferMaxBytes?: number;
   /** Largest accepted event data, in bytes. Default 1 MiB. */
   readonly maxEventBytes?: number;

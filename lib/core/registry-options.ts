@@ -130,7 +130,7 @@ export interface StreamRegistryStats {
   clients: number;
   /** Events currently held in replay buffers. */
   bufferedEvents: number;
-  /** Bytes of data of the events held in replay buffers. */
+  /** Bytes held for the events in replay buffers: their frames, chunked, and their index (see `bufferMaxBytes`). */
   bufferedBytes: number;
   /** Bytes of event data sent and not yet stored, all streams (0 without a store). */
   unstoredBytes: number;

@@ -1,3 +1,7 @@
+import { eventFromFrame, readableFromFrame } from './segment-events.js';
+import { chunkHeadBytes, SegmentFrames } from './segment-frames.js';
+import { SegmentIndex } from './segment-index.js';
+import { adoptFrame, formatSseMessage } from './sse-frame.js';
 import type { StreamEvent } from './stream-event.js';
 
 /** Limits of a {@link ReplayBuffer}; the oldest events are dropped when either is exceeded. */
@@ -6,17 +10,27 @@ export interface ReplayBufferLimits {
   readonly maxBytes: number;
 }
 
+/** What an event that cannot be read back from its frame costs besides it: its object and data. */
+const KEPT_EVENT_BYTES = 128;
+
 /**
  * The events of one stream that are still held in memory: a contiguous run of sequences, oldest
- * first. Appending and dropping from the front are amortised O(1), and so is lookup by sequence,
- * since sequences are contiguous.
+ * first. Each event is held as its SSE frame, written once into the stream's segments (see
+ * {@link SegmentFrames}), and 20 bytes of index: no object per event. An event read from it is
+ * made from its frame, once per turn of the event loop however many clients read it; the frames
+ * clients write are views into the segments. Appending, dropping from the front and lookup by
+ * sequence are amortised O(1).
  */
 export class ReplayBuffer {
-  /** Held events from `head` on; slots before it are emptied as events are dropped. */
-  private items: (StreamEvent | undefined)[] = [];
-  /** Bytes appended ever, through each held event (parallel to items). */
-  private ends: number[] = [];
-  private head = 0;
+  private readonly frames = new SegmentFrames();
+  private readonly index = new SegmentIndex();
+  /** Events that cannot be read back from their frame (CR in data, ...): held whole. */
+  private kept: Map<number, StreamEvent> | undefined;
+  /** Event objects handed out this turn, by sequence: every client reading one gets the same. */
+  private recent: Map<number, StreamEvent> | undefined;
+  /** The last of them: what every live client reads next, found without a lookup. */
+  private latest: StreamEvent | undefined;
+  private epoch: string | undefined;
   private totalBytes = 0;
   private appendedBytes = 0;
   private evictedThrough = 0;
@@ -37,22 +51,22 @@ export class ReplayBuffer {
 
   /** Number of events held. */
   get size(): number {
-    return this.items.length - this.head;
+    return this.index.size;
   }
 
-  /** Bytes of data held (UTF-8). */
+  /** Bytes held for the events: their frames (HTTP/1.1 chunked) and their index. */
   get bytes(): number {
     return this.totalBytes;
   }
 
   /** Sequence of the oldest event held, or the next sequence to come when empty. */
   get firstSequence(): number {
-    return this.size > 0 ? this.items[this.head]!.sequence : this.evictedThrough + 1;
+    return this.evictedThrough + 1;
   }
 
   /** Sequence of the newest event held, or of the last event dropped when empty. */
   get lastSequence(): number {
-    return this.size > 0 ? this.items[this.items.length - 1]!.sequence : this.evictedThrough;
+    return this.evictedThrough + this.index.size;
   }
 
   /**
@@ -63,10 +77,19 @@ export class ReplayBuffer {
     if (event.sequence !== this.lastSequence + 1) {
       throw new Error(`ReplayBuffer: sequence ${event.sequence} does not follow ${this.lastSequence}`);
     }
-    this.items.push(event);
+    this.epoch ??= event.epoch;
+    const text = formatSseMessage(event);
+    const length = Buffer.byteLength(text);
+    const { frames } = this;
+    frames.append(text, length, this.totalBytes);
     this.appendedBytes += event.bytes;
-    this.ends.push(this.appendedBytes);
-    this.totalBytes += event.bytes;
+    this.index.push(frames.lastSegment, frames.lastStart, length, this.appendedBytes);
+    this.totalBytes += heldBytes(length);
+    if (!readableFromFrame(event, this.epoch)) {
+      (this.kept ??= new Map()).set(event.sequence, event);
+      this.totalBytes += KEPT_EVENT_BYTES + event.bytes;
+    }
+    this.handOut(event, frames.lastSegment, frames.lastStart, length);
     return this.trim();
   }
 
@@ -76,17 +99,18 @@ export class ReplayBuffer {
    * after a store write, which may let events go that could not go when they were appended.
    */
   trim(): boolean {
-    while (this.size > 1 && this.overLimits() && this.canEvict(this.items[this.head]!.sequence)) {
-      this.dropOldest();
-    }
+    while (this.size > 1 && this.overLimits() && this.canEvict(this.firstSequence)) this.dropOldest();
     return this.overLimits();
   }
 
   /** The held events from `from` through `to`, oldest first. */
   slice(from: number, to: number): StreamEvent[] {
-    const start = this.head + Math.max(0, from - this.firstSequence);
-    const end = this.head + Math.min(this.size, to - this.firstSequence + 1);
-    return this.items.slice(start, Math.max(start, end)) as StreamEvent[];
+    const events: StreamEvent[] = [];
+    const last = Math.min(to, this.lastSequence);
+    for (let sequence = Math.max(from, this.firstSequence); sequence <= last; sequence++) {
+      events.push(this.get(sequence)!);
+    }
+    return events;
   }
 
   private overLimits(): boolean {
@@ -96,7 +120,19 @@ export class ReplayBuffer {
   /** The event with this sequence, or undefined when it is not (or no longer) held. */
   get(sequence: number): StreamEvent | undefined {
     const offset = sequence - this.firstSequence;
-    return offset >= 0 && offset < this.size ? this.items[this.head + offset] : undefined;
+    // `| 0` also turns away NaN and fractions.
+    if (offset < 0 || offset >= this.size || (offset | 0) !== offset) return undefined;
+    if (this.latest?.sequence === sequence) return this.latest;
+    const event = this.recent?.get(sequence) ?? this.kept?.get(sequence);
+    if (event) return event;
+    const { index } = this;
+    const segment = index.segment(offset);
+    const start = index.start(offset);
+    const length = index.length(offset);
+    const bytes = index.end(offset) - (offset > 0 ? index.end(offset - 1) : this.evictedThroughEnd);
+    const made = eventFromFrame(this.frames.frame(segment, start, length), sequence, this.epoch!, bytes);
+    this.handOut(made, segment, start, length);
+    return made;
   }
 
   /**
@@ -106,7 +142,7 @@ export class ReplayBuffer {
   endOffset(sequence: number): number | undefined {
     if (sequence === this.evictedThrough) return this.evictedThroughEnd;
     const offset = sequence - this.firstSequence;
-    return offset >= 0 && offset < this.size ? this.ends[this.head + offset] : undefined;
+    return offset >= 0 && offset < this.size && (offset | 0) === offset ? this.index.end(offset) : undefined;
   }
 
   /**
@@ -114,9 +150,10 @@ export class ReplayBuffer {
    * events, so that clients needing them are told (never handed a sequence with a hole).
    */
   skipTo(sequence: number): void {
-    this.items = [];
-    this.ends = [];
-    this.head = 0;
+    this.index.clear();
+    this.frames.clear();
+    this.kept = undefined;
+    this.forgetRecent();
     this.totalBytes = 0;
     this.evictedThrough = sequence;
     this.evictedThroughEnd = this.appendedBytes;
@@ -125,26 +162,65 @@ export class ReplayBuffer {
   /** Drops every event up to and including `sequence`; returns how many were dropped. */
   dropThrough(sequence: number): number {
     let dropped = 0;
-    while (this.size > 0 && this.items[this.head]!.sequence <= sequence) {
+    while (this.size > 0 && this.firstSequence <= sequence) {
       this.dropOldest();
       dropped++;
     }
     return dropped;
   }
 
-  private dropOldest(): void {
-    const event = this.items[this.head]!;
-    this.totalBytes -= event.bytes;
-    this.evictedThrough = event.sequence;
-    this.evictedThroughEnd = this.ends[this.head];
-    // Released now, not at the next compaction: a dropped 1 MiB event must not stay reachable.
-    this.items[this.head] = undefined;
-    this.head++;
-    // Compact once the dropped prefix dominates, so the arrays do not grow without bound.
-    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.ends = this.ends.slice(this.head);
-      this.head = 0;
-    }
+  /** @internal Lets go of the event objects handed out this turn. */
+  forgetRecent(): void {
+    this.recent = undefined;
+    this.latest = undefined;
   }
+
+  private dropOldest(): void {
+    const { index } = this;
+    const sequence = this.firstSequence;
+    this.totalBytes -= heldBytes(index.length(0));
+    const kept = this.kept?.get(sequence);
+    if (kept) {
+      this.kept!.delete(sequence);
+      this.totalBytes -= KEPT_EVENT_BYTES + kept.bytes;
+    }
+    this.recent?.delete(sequence);
+    if (this.latest?.sequence === sequence) this.latest = undefined;
+    this.evictedThrough = sequence;
+    this.evictedThroughEnd = index.end(0);
+    index.shift();
+    // A segment leaves memory once the oldest event held is in a later one.
+    if (index.size > 0) this.frames.releaseBefore(index.segment(0));
+    else this.frames.clear();
+  }
+
+  /** Gives the event its frame (a view into its segment) and remembers it for this turn. */
+  private handOut(event: StreamEvent, segment: number, start: number, length: number): void {
+    adoptFrame(event, this.frames.frame(segment, start, length), this.frames.chunk(segment, start, length));
+    if (!this.recent) {
+      this.recent = new Map();
+      forgetAtTurnEnd(this);
+    }
+    this.recent.set(event.sequence, event);
+    this.latest = event;
+  }
+}
+
+/** Bytes held for a frame of `length` bytes: the frame chunked, and its index. */
+function heldBytes(length: number): number {
+  return chunkHeadBytes(length) + length + 2 + SegmentIndex.BYTES_PER_EVENT;
+}
+
+/** Buffers that handed out events this turn. */
+let handedOut: ReplayBuffer[] = [];
+
+function forgetAtTurnEnd(buffer: ReplayBuffer): void {
+  if (handedOut.length === 0) setImmediate(forgetAll);
+  handedOut.push(buffer);
+}
+
+function forgetAll(): void {
+  const buffers = handedOut;
+  handedOut = [];
+  for (const buffer of buffers) buffer.forgetRecent();
 }

@@ -2,9 +2,10 @@ import type { HeartbeatMessage, SseMessage } from './stream-event.js';
 import { HEARTBEAT } from './heartbeat.js';
 
 /**
- * Frames of stream events, made once per event and shared by every client that writes frames
- * directly: fan-out then costs one buffer copy per client, with no per-client string work.
- * Weak, so a frame lives exactly as long as its event is held somewhere.
+ * Frames of messages, made once per message and shared by every client that writes frames
+ * directly: fan-out then costs no per-client string work. A buffered event's frame is a view into
+ * its stream's segments (see `ReplayBuffer`), given here with {@link adoptFrame}. Weak, so an
+ * entry lives exactly as long as its message object.
  */
 const frames = new WeakMap<object, Buffer>();
 
@@ -63,6 +64,15 @@ export function frameOf(message: SseMessage): Buffer {
     frames.set(message, frame);
   }
   return frame;
+}
+
+/**
+ * Makes `frame` (with `chunk`, the same bytes in HTTP/1.1 chunked encoding around it) the frame of
+ * `message`: what {@link frameOf} and {@link chunkOf} return for it from then on.
+ */
+export function adoptFrame(message: SseMessage, frame: Buffer, chunk: Buffer): void {
+  frames.set(message, frame);
+  chunks.set(frame, chunk);
 }
 
 /** The frame in HTTP/1.1 chunked encoding; shared for frames made by {@link frameOf}. */

@@ -26,7 +26,7 @@ export interface StreamEvent {
   readonly sequence: number;
   /** The stream history this event belongs to. */
   readonly epoch: string;
-  /** Size of `data` in UTF-8 bytes; what the buffer's byte limit counts. */
+  /** Size of `data` in UTF-8 bytes; what `maxEventBytes` and a client's backlog count. */
   readonly bytes: number;
 }
 

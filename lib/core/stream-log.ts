@@ -58,15 +58,12 @@ export class StreamLog {
     }
     const sequence = ++this.issued;
     const epoch = this.tail?.epoch ?? this.epoch;
-    return Object.freeze({
-      id: formatEventId(epoch, sequence),
-      type,
-      data,
-      ...(retry === undefined ? {} : { retry }),
-      sequence,
-      epoch,
-      bytes: Buffer.byteLength(data),
-    });
+    const id = formatEventId(epoch, sequence);
+    const bytes = Buffer.byteLength(data);
+    // Literals, not a spread: an event has one of two shapes, made without a temporary object.
+    return retry === undefined
+      ? Object.freeze({ id, type, data, sequence, epoch, bytes })
+      : Object.freeze({ id, type, data, retry, sequence, epoch, bytes });
   }
 
   /** Takes in the next issued event; true when the buffer stays over its limits (see `append`). */

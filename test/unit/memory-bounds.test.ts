@@ -111,14 +111,20 @@ describe('Memory held for events is bounded and released', () => {
 
   test('an event dropped from the replay buffer (by its limits or once stored) is released at once', async () => {
     const buffer = new ReplayBuffer({ maxEvents: 3, maxBytes: 1_000_000 });
-    const refs = range(1, 10).map((sequence) => {
-      const appended = event(sequence, 10);
-      buffer.append(appended);
-      return new WeakRef(appended);
+    // Events larger than a segment: each frame in a segment of its own.
+    const appended = range(1, 10).map((sequence) => event(sequence, 40_000));
+    const segments = appended.map((one) => {
+      buffer.append(one);
+      return new WeakRef(frameOf(one).buffer);
     });
+    const objects = appended.map((one) => new WeakRef(one));
+    appended.length = 0;
     buffer.dropThrough(8);
     expect(buffer.size).toBe(2);
-    expect(await stillReachable(refs)).toEqual([...Array(8).fill(false), true, true]);
+    expect(await stillReachable(segments)).toEqual([...Array(8).fill(false), true, true]);
+    // The buffer holds frames, not the objects appended: an event is read back from its frame.
+    expect(await stillReachable(objects)).toEqual(Array(10).fill(false));
+    expect(buffer.get(9)).toEqual(event(9, 40_000));
   });
 
   test('events held past the buffer limits while their store write ran leave memory once it is done', async () => {

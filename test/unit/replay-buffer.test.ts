@@ -1,11 +1,22 @@
 import { describe, expect, test } from '@jest/globals';
 import { ReplayBuffer } from '../../lib/core/replay-buffer.js';
+import { formatSseMessage } from '../../lib/core/sse-frame.js';
 import type { StreamEvent } from '../../lib/core/stream-event.js';
 import { StreamRegistry } from '../../lib/core/stream-registry.js';
 import { range, record } from './helpers.js';
 
 function event(sequence: number, bytes = 1): StreamEvent {
   return { id: `e-${sequence}`, type: 'message', data: 'x'.repeat(bytes), sequence, epoch: 'e', bytes };
+}
+
+/** Bytes the buffer holds for an event: its frame chunked (`<hex size>CRLF<frame>CRLF`), and 20 bytes of index. */
+function held(...events: StreamEvent[]): number {
+  let bytes = 0;
+  for (const one of events) {
+    const length = Buffer.byteLength(formatSseMessage(one));
+    bytes += length.toString(16).length + 2 + length + 2 + 20;
+  }
+  return bytes;
 }
 
 function filled(limits: { maxEvents: number; maxBytes: number }, count: number, bytes = 1): ReplayBuffer {
@@ -24,7 +35,8 @@ describe('ReplayBuffer', () => {
 
   test('keeps at most maxEvents, dropping the oldest', () => {
     const buffer = filled({ maxEvents: 3, maxBytes: 1000 }, 10, 2);
-    expect([buffer.size, buffer.bytes, buffer.firstSequence, buffer.lastSequence]).toEqual([3, 6, 8, 10]);
+    const bytes = held(event(8, 2), event(9, 2), event(10, 2));
+    expect([buffer.size, buffer.bytes, buffer.firstSequence, buffer.lastSequence]).toEqual([3, bytes, 8, 10]);
     expect(range(1, 11).map((s) => buffer.get(s)?.sequence)).toEqual([
       ...Array(7).fill(undefined),
       8,
@@ -35,22 +47,28 @@ describe('ReplayBuffer', () => {
   });
 
   test('keeps at most maxBytes, dropping the oldest, but always the newest event', () => {
-    const buffer = filled({ maxEvents: 100, maxBytes: 10 }, 6, 3);
-    expect([buffer.size, buffer.bytes, buffer.firstSequence]).toEqual([3, 9, 4]);
-    buffer.append(event(7, 50));
-    expect([buffer.size, buffer.bytes, buffer.firstSequence, buffer.lastSequence]).toEqual([1, 50, 7, 7]);
-    expect(buffer.get(7)!.bytes).toBe(50);
+    const unit = held(event(1, 3));
+    const buffer = filled({ maxEvents: 100, maxBytes: 3 * unit + 2 }, 6, 3);
+    expect([buffer.size, buffer.bytes, buffer.firstSequence]).toEqual([3, 3 * unit, 4]);
+    buffer.append(event(7, 200));
+    expect([buffer.size, buffer.bytes, buffer.firstSequence, buffer.lastSequence]).toEqual([
+      1,
+      held(event(7, 200)),
+      7,
+      7,
+    ]);
+    expect(buffer.get(7)!.bytes).toBe(200);
     buffer.append(event(8, 1));
-    expect([buffer.size, buffer.bytes, buffer.firstSequence]).toEqual([1, 1, 8]);
+    expect([buffer.size, buffer.bytes, buffer.firstSequence]).toEqual([1, held(event(8, 1)), 8]);
   });
 
   test('exactly at the limits nothing is dropped', () => {
-    const buffer = filled({ maxEvents: 4, maxBytes: 8 }, 4, 2);
-    expect([buffer.size, buffer.bytes, buffer.firstSequence]).toEqual([4, 8, 1]);
+    const buffer = filled({ maxEvents: 4, maxBytes: 4 * held(event(1, 2)) }, 4, 2);
+    expect([buffer.size, buffer.bytes, buffer.firstSequence]).toEqual([4, 4 * held(event(1, 2)), 1]);
   });
 
   test('rejects an event whose sequence does not follow the last one', () => {
-    const buffer = filled({ maxEvents: 5, maxBytes: 100 }, 2);
+    const buffer = filled({ maxEvents: 5, maxBytes: 1000 }, 2);
     expect(() => buffer.append(event(2))).toThrow('ReplayBuffer: sequence 2 does not follow 2');
     expect(() => buffer.append(event(4))).toThrow('ReplayBuffer: sequence 4 does not follow 2');
     expect(buffer.size).toBe(2);
@@ -72,7 +90,7 @@ describe('ReplayBuffer', () => {
   });
 
   test('slice(from, to): the held events from `from` through `to`, both included, clipped to what is held', () => {
-    const buffer = filled({ maxEvents: 5, maxBytes: 100 }, 8);
+    const buffer = filled({ maxEvents: 5, maxBytes: 1000 }, 8);
     expect([buffer.firstSequence, buffer.lastSequence]).toEqual([4, 8]);
     const slice = (from: number, to: number) => buffer.slice(from, to).map((event) => event.sequence);
     expect(slice(4, 8)).toEqual([4, 5, 6, 7, 8]);
@@ -103,9 +121,10 @@ describe('ReplayBuffer', () => {
   });
 
   test('dropThrough drops a prefix and the buffer continues after it', () => {
-    const buffer = filled({ maxEvents: 10, maxBytes: 100 }, 5, 2);
+    const buffer = filled({ maxEvents: 10, maxBytes: 1000 }, 5, 2);
     expect(buffer.dropThrough(3)).toBe(3);
-    expect([buffer.size, buffer.bytes, buffer.firstSequence, buffer.lastSequence]).toEqual([2, 4, 4, 5]);
+    const bytes = held(event(4, 2), event(5, 2));
+    expect([buffer.size, buffer.bytes, buffer.firstSequence, buffer.lastSequence]).toEqual([2, bytes, 4, 5]);
     expect(buffer.dropThrough(99)).toBe(2);
     expect([buffer.size, buffer.bytes, buffer.firstSequence, buffer.lastSequence]).toEqual([0, 0, 6, 5]);
     buffer.append(event(6));
@@ -119,7 +138,8 @@ describe('replay buffer inside a stream', () => {
   test('bufferMaxEvents bounds what a late joiner replays, and it is told with a reset', () => {
     const stream = registry.create(undefined, { bufferMaxEvents: 3 });
     for (let i = 1; i <= 7; i++) stream.send({ data: `e${i}` });
-    expect(stream.buffered).toEqual({ events: 3, bytes: 6, firstSequence: 5 });
+    const bytes = held(...[5, 6, 7].map((sequence) => stream.eventAt(sequence)!));
+    expect(stream.buffered).toEqual({ events: 3, bytes, firstSequence: 5 });
     const late = record(stream.observe(undefined, { heartbeat: false }));
     expect(late.messages[0]).toEqual({
       id: `${stream.epoch}-4`,
@@ -129,15 +149,20 @@ describe('replay buffer inside a stream', () => {
     expect(late.sequences).toEqual([5, 6, 7]);
   });
 
-  test('bufferMaxBytes counts UTF-8 bytes of data', () => {
-    const stream = registry.create(undefined, { bufferMaxBytes: 10 });
-    const first = stream.send({ data: 'éé' })!;
-    expect(first.bytes).toBe(4);
+  test('bufferMaxBytes counts the bytes held: each frame in UTF-8, chunked, and its index', () => {
+    const first = { id: 'x', type: 'message', data: 'éé', sequence: 1, epoch: 'x', bytes: 4 };
+    const second = { ...first, data: '😀', sequence: 2 };
+    // The epoch has the same length in every stream: the sizes hold for the stream's own ids.
+    const limit = held({ ...first, id: `${'0'.repeat(12)}-1` }, { ...second, id: `${'0'.repeat(12)}-2` });
+    const stream = registry.create(undefined, { bufferMaxBytes: limit });
+    expect(stream.epoch).toHaveLength(12);
+    expect(stream.send({ data: 'éé' })!.bytes).toBe(4);
     stream.send({ data: '😀' });
-    expect(stream.buffered).toEqual({ events: 2, bytes: 8, firstSequence: 1 });
+    expect(stream.buffered).toEqual({ events: 2, bytes: limit, firstSequence: 1 });
     stream.send({ data: 'abc' });
-    expect(stream.buffered).toEqual({ events: 2, bytes: 7, firstSequence: 2 });
-    expect(registry.stats().bufferedBytes).toBeGreaterThanOrEqual(7);
+    const bytes = held(stream.eventAt(2)!, stream.eventAt(3)!);
+    expect(stream.buffered).toEqual({ events: 2, bytes, firstSequence: 2 });
+    expect(registry.stats().bufferedBytes).toBeGreaterThanOrEqual(bytes);
   });
 
   test('a resume inside the buffer is seamless, one just before it too', () => {
