@@ -20,6 +20,8 @@ export interface StreamHooks {
   onAppend?(bytes: number): void;
   /** A client connected; `tier` is where its first event comes from. */
   onAttach?(tier: CatchupTier): void;
+  /** The store no longer holds this stream (purged or deleted while a client read it). */
+  onStoreGone?(streamId: string, epoch: string): void;
   /** Throws when the instance cannot take another client (`maxClients`). */
   assertClientCapacity?(): void;
   /** Called once a stream produced here has finished and its producer returned (per-stream first). */

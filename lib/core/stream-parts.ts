@@ -69,7 +69,9 @@ export function buildStreamParts(
     { maxEvents: options.bufferMaxEvents, maxBytes: options.bufferMaxBytes },
     (sequence) => persistence.canEvict(sequence),
   );
-  const history = hooks.store && new StreamHistory(id, epoch, options, hooks.store, hooks.logger);
+  const history =
+    hooks.store &&
+    new StreamHistory(id, epoch, options, hooks.store, hooks.logger, () => hooks.onStoreGone?.(id, epoch));
   const view = {
     id,
     epoch,

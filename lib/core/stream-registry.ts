@@ -39,6 +39,8 @@ import { SharedStream } from './shared-stream.js';
 import { StreamMetrics } from './stream-metrics.js';
 import { ActiveStreams } from './active-streams.js';
 import { StreamDescriber } from './stream-descriptor.js';
+import { StoreRetention, type StorePurgeResult } from './store-retention.js';
+import { deleteStream, type StreamDeletion } from './stream-delete.js';
 
 export * from './registry-options.js';
 
@@ -52,7 +54,8 @@ export class StreamRegistry {
   private readonly locator: StreamLocator;
   private readonly defaults: StreamOptions;
   private readonly maxStreams: number;
-  private readonly logger: StreamLogger;
+  /** @internal Where the registry logs. */
+  readonly logger: StreamLogger;
   private readonly hooks: StreamHooks;
   /** The durable tier configured for this registry, if any. */
   readonly store: EventStore | undefined;
@@ -70,6 +73,7 @@ export class StreamRegistry {
   private readonly metrics = new StreamMetrics();
   private readonly describer: StreamDescriber;
   private readonly active: ActiveStreams;
+  private readonly storeRetention: StoreRetention;
 
   constructor(options: StreamRegistryOptions = {}) {
     const {
@@ -84,6 +88,8 @@ export class StreamRegistry {
       catchups,
       authorizers,
       activeKeys,
+      storeRetentionMs,
+      storePurgeEveryMs,
       ...defaults
     } = options;
     this.describer = new StreamDescriber({ catchups, authorizers, activeKeys, logger });
@@ -112,6 +118,7 @@ export class StreamRegistry {
       finishHooks: onStreamFinished ? [onStreamFinished] : [],
       onFinish: (stream) => this.retention.schedule(stream),
       onAppend: (bytes) => this.metrics.event(bytes),
+      onStoreGone: (id, epoch) => this.letGo(id, epoch),
       onAttach: (tier) => {
         this.clients++;
         this.metrics.attached(tier);
@@ -151,6 +158,19 @@ export class StreamRegistry {
       },
     });
     this.active = new ActiveStreams({ describer: this.describer, bus, locate: (id) => this.locate(id) });
+    this.storeRetention = new StoreRetention({
+      ...{ store, bus, logger, retentionMs: storeRetentionMs, everyMs: storePurgeEveryMs },
+      runningHere: (id) => this.streams.get(id)?.producedHere === true && !this.streams.get(id)!.isFinished,
+      purged: (ids) => ids.forEach((id) => this.letGo(id)),
+    });
+    this.storeRetention.start();
+  }
+
+  /** The store no longer holds this stream: drop the copy held here, unless it runs here. */
+  private letGo(id: string, epoch?: string): void {
+    const stream = this.streams.get(id);
+    if (!stream || (epoch !== undefined && stream.epoch !== epoch)) return;
+    if (!(stream.producedHere && !stream.isFinished)) this.remove(id);
   }
 
   /**
@@ -351,6 +371,26 @@ export class StreamRegistry {
     return this.streams.delete(id);
   }
 
+  /**
+   * Deletes a stream everywhere, now: cancels it if it runs (here, or through the bus on its
+   * instance), ends its clients here and drops it from memory, deletes its events and metadata
+   * from the store (one transaction) and its keys from the bus. Afterwards its id is unknown
+   * (clients get 404) and `create({ id })` may use it again. A store or bus without the optional
+   * `deleteStream()` / `delete()` keeps its part (logged). Deleting an unknown id does nothing.
+   * @throws InvalidStreamInputError (400) for a malformed id.
+   */
+  delete(id: string): Promise<StreamDeletion> {
+    return deleteStream(this, id);
+  }
+
+  /**
+   * Runs the store retention purge now (`storeRetentionMs`), or joins the one under way, and
+   * resolves what it deleted. It also runs on its own timer; this is for tests and admin tasks.
+   */
+  purgeStore(): Promise<StorePurgeResult> {
+    return this.storeRetention.purge();
+  }
+
   /** Figures for monitoring: streams, clients, buffers, rates, and counters since start. Cheap to call. */
   stats(): StreamRegistryStats {
     return this.metrics.snapshot(this.streams.values(), this.streamsCreated);
@@ -366,6 +406,7 @@ export class StreamRegistry {
   async shutdown(options: RegistryShutdownOptions = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.storeRetention.stop();
     await endStreams(
       {
         streams: () => [...this.streams.values()],
