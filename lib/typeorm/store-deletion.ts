@@ -25,7 +25,7 @@ export async function deleteStreams(
     deleted = rows.map((row) => row.id);
     if (deleted.length === 0) return { streamIds: [], events: 0 };
   }
-  await manager
+  const metas = await manager
     .createQueryBuilder()
     .delete()
     .from(StreamMetaEntity)
@@ -37,7 +37,8 @@ export async function deleteStreams(
     .from(StreamEventEntity)
     .where('stream_id IN (:...deleted)', { deleted })
     .execute();
-  return { streamIds: deleted, events: events.affected ?? 0 };
+  // Ids selected above exist; a single id given by the caller may not.
+  return { streamIds: metas.affected === 0 ? [] : deleted, events: events.affected ?? 0 };
 }
 
 /** Up to `limit` ids of streams finished before `before`, oldest first (index on `finished_at`). */
