@@ -95,6 +95,25 @@ describe.each(databaseKinds())('registry.delete() on %s', (kind) => {
       await expect(a.create(running(1), { id: 'del-1' }).whenShared()).resolves.toBeUndefined();
       await admin.del(await admin.keys(`${prefix}*`));
     });
+
+    it('RedisStreamBus.delete() forgets a running stream: keys, active entry, lease; another epoch may open the id', async () => {
+      const keyPrefix = uniquePrefix();
+      const bus = new RedisStreamBus({ connection: process.env.REDIS_URL!, keyPrefix });
+      const descriptor = { metadata: { chatId: 'c2' }, options: {}, active: ['chatId=c2'] };
+      const options = { stored: false, lostEvent: { type: 'error', data: '{}' }, retentionMs: 1_000, descriptor };
+      await bus.open('raw', 'e1', options);
+      await bus.append('raw', [{ sequence: 1, type: 'message', data: 'x' }]);
+      expect(await bus.findActive('chatId=c2')).toBe('raw');
+
+      expect(await bus.delete('raw')).toBe(true);
+      expect(await admin.keys(`${keyPrefix}{raw}*`)).toEqual([]);
+      expect(await bus.findActive('chatId=c2')).toBeUndefined();
+      expect(await admin.smembers(`${keyPrefix}{index}:owned:${bus.instanceId}`)).toEqual([]);
+      expect(await bus.delete('raw')).toBe(false);
+      await expect(bus.open('raw', 'e2', options)).resolves.toBeUndefined();
+      await bus.shutdown();
+      await admin.del(await admin.keys(`${keyPrefix}*`));
+    });
   });
 
   it('deletes a finished stream held only by the store (after a restart), and an unknown id is nothing to delete', async () => {
