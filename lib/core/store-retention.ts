@@ -3,6 +3,7 @@ import type { EventStore, StaleStream } from './event-store.js';
 import type { StreamLogger } from './logger.js';
 import type { StreamBus } from './stream-bus.js';
 import { isFinishedState } from './stream-event.js';
+import type { ResumableStream } from './stream.js';
 
 /** Streams deleted per transaction: a batch holds its locks briefly. */
 const PURGE_BATCH_STREAMS = 100;
@@ -28,10 +29,10 @@ export interface StoreRetentionOptions {
   /** `storePurgeEveryMs`: default min(retentionMs, 60 s). */
   readonly everyMs: number | undefined;
   readonly logger: StreamLogger;
-  /** Whether this registry produces the stream and it still runs. */
-  runningHere(streamId: string): boolean;
-  /** These streams are gone from the store: the registry lets go of its copies. */
-  purged(streamIds: readonly string[]): void;
+  /** The registry's streams in memory. */
+  readonly streams: ReadonlyMap<string, ResumableStream>;
+  /** Drops a stream from the registry's memory, ending its clients here. */
+  remove(streamId: string): boolean;
 }
 
 /** Checks `storeRetentionMs` and `storePurgeEveryMs`: undefined, or a whole number of ms >= 1. */
@@ -79,6 +80,16 @@ export class StoreRetention {
       return;
     }
     this.schedule();
+  }
+
+  /**
+   * The store no longer holds this stream (purged, deleted): drop the copy held in memory, unless
+   * it runs here, so that its clients reconnect to a 404. With `epoch`, only that history's copy.
+   */
+  letGo(streamId: string, epoch?: string): void {
+    const stream = this.options.streams.get(streamId);
+    if (!stream || (epoch !== undefined && stream.epoch !== epoch) || this.runsHere(streamId)) return;
+    this.options.remove(streamId);
   }
 
   /** Stops the timer and waits for a purge under way. */
@@ -129,7 +140,7 @@ export class StoreRetention {
       const batch = await store.purgeFinished({ before, limit: PURGE_BATCH_STREAMS });
       finished += batch.streamIds.length;
       events += batch.events;
-      this.options.purged(batch.streamIds);
+      batch.streamIds.forEach((id) => this.letGo(id));
       if (batch.streamIds.length < PURGE_BATCH_STREAMS || this.stopped) break;
     }
     const interrupted = await this.purgeInterrupted(store, before);
@@ -145,12 +156,13 @@ export class StoreRetention {
     while (!this.stopped) {
       const stale = await store.listStale({ before, limit: PURGE_BATCH_STREAMS, after });
       for (const { streamId } of stale) {
+        if (this.stopped) break;
         if (!(await this.producerGone(streamId))) continue;
         // Only while still stale: a producer that wrote meanwhile keeps its stream.
         const deleted = await store.deleteStream(streamId, { staleBefore: before });
         streams += deleted.streamIds.length;
         events += deleted.events;
-        this.options.purged(deleted.streamIds);
+        deleted.streamIds.forEach((id) => this.letGo(id));
       }
       if (stale.length < PURGE_BATCH_STREAMS) break;
       after = stale.at(-1);
@@ -158,9 +170,15 @@ export class StoreRetention {
     return { streams, events };
   }
 
+  /** Whether this registry produces the stream and it still runs. */
+  private runsHere(streamId: string): boolean {
+    const stream = this.options.streams.get(streamId);
+    return stream !== undefined && stream.producedHere && !stream.isFinished;
+  }
+
   /** Running neither here nor, as the bus tells, on another instance. */
   private async producerGone(streamId: string): Promise<boolean> {
-    if (this.options.runningHere(streamId)) return false;
+    if (this.runsHere(streamId)) return false;
     const info = await this.options.bus?.lookup(streamId);
     return !info || isFinishedState(info.status);
   }

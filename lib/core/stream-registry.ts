@@ -118,7 +118,7 @@ export class StreamRegistry {
       finishHooks: onStreamFinished ? [onStreamFinished] : [],
       onFinish: (stream) => this.retention.schedule(stream),
       onAppend: (bytes) => this.metrics.event(bytes),
-      onStoreGone: (id, epoch) => this.letGo(id, epoch),
+      onStoreGone: (id, epoch) => this.storeRetention.letGo(id, epoch),
       onAttach: (tier) => {
         this.clients++;
         this.metrics.attached(tier);
@@ -159,18 +159,10 @@ export class StreamRegistry {
     });
     this.active = new ActiveStreams({ describer: this.describer, bus, locate: (id) => this.locate(id) });
     this.storeRetention = new StoreRetention({
-      ...{ store, bus, logger, retentionMs: storeRetentionMs, everyMs: storePurgeEveryMs },
-      runningHere: (id) => this.streams.get(id)?.producedHere === true && !this.streams.get(id)!.isFinished,
-      purged: (ids) => ids.forEach((id) => this.letGo(id)),
+      ...{ store, bus, logger, streams: this.streams, remove: (id) => this.remove(id) },
+      ...{ retentionMs: storeRetentionMs, everyMs: storePurgeEveryMs },
     });
     this.storeRetention.start();
-  }
-
-  /** The store no longer holds this stream: drop the copy held here, unless it runs here. */
-  private letGo(id: string, epoch?: string): void {
-    const stream = this.streams.get(id);
-    if (!stream || (epoch !== undefined && stream.epoch !== epoch)) return;
-    if (!(stream.producedHere && !stream.isFinished)) this.remove(id);
   }
 
   /**

@@ -113,6 +113,26 @@ describe.each(databaseKinds())('store retention on %s, 1,000,000 events in 10,00
     await db?.close();
   });
 
+  it('the retention indexes migration made both indexes, and undoing it drops them', async () => {
+    const indexes = async () => {
+      const runner = db.dataSource.createQueryRunner();
+      try {
+        return (await runner.getTable(STREAMS))!.indices.map((index) => [index.name, index.columnNames]);
+      } finally {
+        await runner.release();
+      }
+    };
+    const made = [
+      ['IDX_meridian_streams_finished_at', ['finished_at']],
+      ['IDX_meridian_streams_status_updated_at', ['status', 'updated_at']],
+    ];
+    expect(await indexes()).toEqual(expect.arrayContaining(made));
+    await db.dataSource.undoLastMigration();
+    expect(await indexes()).toEqual([]);
+    await db.dataSource.runMigrations();
+    expect(await indexes()).toEqual(expect.arrayContaining(made));
+  });
+
   it('deletes exactly what is due: finished before the cutoff, and interrupted streams past it', async () => {
     const bus = new InProcessStreamBus();
     const lostEvent = { type: 'error', data: '{}' };
