@@ -6,12 +6,15 @@ function scriptedStore(batches: number[], fail?: Error) {
   const calls: { before: Date; limit: number }[] = [];
   let inFlight = 0;
   let mostInFlight = 0;
+  let firstCall: () => void = () => undefined;
+  const called = new Promise<void>((resolve) => (firstCall = resolve));
   const store: EventStore = {
     append: async () => undefined,
     readAfter: async () => [],
     loadMeta: async () => undefined,
     async purgeFinished(options): Promise<StoreDeletion> {
       calls.push(options);
+      firstCall();
       mostInFlight = Math.max(mostInFlight, ++inFlight);
       await new Promise((resolve) => setImmediate(resolve));
       inFlight--;
@@ -20,7 +23,7 @@ function scriptedStore(batches: number[], fail?: Error) {
       return { streamIds: Array.from({ length: size }, (_, i) => `s${calls.length}-${i}`), events: size * 10 };
     },
   };
-  return { store, calls, mostInFlight: () => mostInFlight };
+  return { store, calls, called, mostInFlight: () => mostInFlight };
 }
 
 describe('store retention options and purge runs', () => {
@@ -72,5 +75,27 @@ describe('store retention options and purge runs', () => {
     expect(warnings[0]).toMatch(/Store retention: the purge failed; it runs again in 10 ms\. Error: database away/);
     expect(calls.length).toBeGreaterThanOrEqual(2);
     await registry.shutdown({ graceMs: 0 });
+  });
+});
+
+describe('store retention in StreamingModule', () => {
+  it('takes storeRetentionMs as a module option: a bad value fails start-up, a good one purges until app.close()', async () => {
+    const { Module } = await import('@nestjs/common');
+    const { NestFactory } = await import('@nestjs/core');
+    const { StreamingModule } = await import('nestjs-meridian-stream');
+    const boot = (options: Parameters<typeof StreamingModule.forRoot>[0]) => {
+      @Module({ imports: [StreamingModule.forRoot(options)] })
+      class RetentionApp {}
+      return NestFactory.createApplicationContext(RetentionApp, { logger: false, abortOnError: false });
+    };
+    await expect(boot({ storeRetentionMs: -5, logger: false })).rejects.toThrow(/Option storeRetentionMs/);
+
+    const { store, calls, called } = scriptedStore([]);
+    const app = await boot({ store, storeRetentionMs: 1_000, storePurgeEveryMs: 5, logger: false });
+    await within(called, 5_000, () => 'no purge ran');
+    await app.close();
+    const after = calls.length;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(calls.length).toBe(after);
   });
 });
