@@ -62,7 +62,8 @@ export interface EventStore {
   /**
    * Optional (needed by `storeRetentionMs`): deletes up to `limit` streams that finished before
    * `before`, oldest first, each stream's metadata and events in one transaction. Reads an index
-   * on the finish time, not the whole table.
+   * on the finish time, not the whole table. May delete fewer (to keep a transaction short): it
+   * is called again until it deletes none.
    */
   purgeFinished?(options: { readonly before: Date; readonly limit: number }): Promise<StoreDeletion>;
   /**

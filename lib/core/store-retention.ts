@@ -141,7 +141,8 @@ export class StoreRetention {
       finished += batch.streamIds.length;
       events += batch.events;
       batch.streamIds.forEach((id) => this.letGo(id));
-      if (batch.streamIds.length < PURGE_BATCH_STREAMS || this.stopped) break;
+      // A store may delete fewer than asked (the TypeORM store bounds a batch's events too).
+      if (batch.streamIds.length === 0 || this.stopped) break;
     }
     const interrupted = await this.purgeInterrupted(store, before);
     return { finished, interrupted: interrupted.streams, events: events + interrupted.events };

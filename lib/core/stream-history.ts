@@ -54,8 +54,12 @@ export class StreamHistory {
    * the rows still be there, every event.
    */
   private async short(afterSequence: number, throughSequence: number): Promise<never> {
-    const meta = await this.store.loadMeta(this.streamId).catch(() => undefined);
-    const gone = meta?.epoch !== this.epoch;
+    let gone = false;
+    try {
+      gone = (await this.store.loadMeta(this.streamId))?.epoch !== this.epoch;
+    } catch {
+      // The store is unreachable: the stream is not known to be gone, so it stays.
+    }
     if (gone) this.onGone?.();
     this.logger.debug?.(
       `Stream ${this.streamId}: the store returned less than events ${afterSequence + 1} to ${throughSequence}${gone ? '; it no longer holds the stream' : ''}. The client is disconnected.`,

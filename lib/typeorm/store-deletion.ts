@@ -41,16 +41,29 @@ export async function deleteStreams(
   return { streamIds: metas.affected === 0 ? [] : deleted, events: events.affected ?? 0 };
 }
 
-/** Up to `limit` ids of streams finished before `before`, oldest first (index on `finished_at`). */
+/** Events per purge transaction, about: a batch stops before the stream that would pass it (one bigger stream goes alone). */
+const BATCH_EVENTS = 10_000;
+
+/**
+ * Up to `limit` ids of streams finished before `before`, oldest first (index on `finished_at`),
+ * fewer when their events would pass {@link BATCH_EVENTS}: each transaction stays short.
+ */
 export async function finishedBefore(manager: EntityManager, before: Date, limit: number): Promise<string[]> {
-  const rows: { id: string }[] = await manager
+  const rows: { id: string; events: string | number }[] = await manager
     .createQueryBuilder(StreamMetaEntity, 'meta')
-    .select('meta.streamId', 'id')
+    .select(['meta.streamId AS id', 'meta.lastSequence AS events'])
     .where('meta.finishedAt < :before', { before: before.getTime() })
     .orderBy('meta.finishedAt', 'ASC')
     .limit(limit)
     .getRawMany();
-  return rows.map((row) => row.id);
+  const ids: string[] = [];
+  let events = 0;
+  for (const row of rows) {
+    events += Number(row.events);
+    if (ids.length > 0 && events > BATCH_EVENTS) break;
+    ids.push(row.id);
+  }
+  return ids;
 }
 
 /** Streams stored as running, last written before `before`, after the cursor (index on status, updated_at). */

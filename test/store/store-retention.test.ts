@@ -213,6 +213,24 @@ describe.each(databaseKinds())('store retention on %s, 1,000,000 events in 10,00
     expect(await countRows(db, EVENTS, `stream_id LIKE 'race%'`)).toBe(0);
   }, 60_000);
 
+  it('a purge transaction holds about 10,000 events at most: bigger streams go one by one', async () => {
+    const older = old - 60_000;
+    await insertStreams(db, {
+      prefix: 'chunky',
+      count: 3,
+      events: 6000,
+      status: 'completed',
+      updatedAt: older,
+      finishedAt: older,
+    });
+    const first = await store.purgeFinished({ before: new Date(old), limit: 100 });
+    expect(first).toEqual({ streamIds: [expect.stringMatching(/^chunky/)], events: 6000 });
+    expect(await countRows(db, STREAMS, `stream_id LIKE 'chunky%'`)).toBe(2);
+    await store.purgeFinished({ before: new Date(old), limit: 100 });
+    await store.purgeFinished({ before: new Date(old), limit: 100 });
+    expect(await countRows(db, EVENTS, `stream_id LIKE 'chunky%'`)).toBe(0);
+  });
+
   it('runs on its own timer, logs what it deleted at debug level, and stops with shutdown()', async () => {
     await insertStreams(db, {
       prefix: 'timed',

@@ -43,14 +43,15 @@ describe('store retention options and purge runs', () => {
     );
   });
 
-  it('deletes in batches of 100 streams until a batch comes back short, with the cutoff retention ago; one run at a time', async () => {
+  it('deletes in batches of at most 100 streams until one deletes nothing, with the cutoff retention ago; one run at a time', async () => {
     const { store, calls, mostInFlight } = scriptedStore([100, 100, 100, 20]);
     const registry = new StreamRegistry({ store, storeRetentionMs: 60_000, storePurgeEveryMs: 3_600_000 });
     const before = Date.now();
     const [first, second] = [registry.purgeStore(), registry.purgeStore()];
     expect(await first).toEqual({ finished: 320, interrupted: 0, events: 3200 });
     expect(await second).toEqual(await first);
-    expect(calls.map((call) => call.limit)).toEqual([100, 100, 100, 100]);
+    // Until a batch deletes nothing: a store may delete fewer than asked.
+    expect(calls.map((call) => call.limit)).toEqual([100, 100, 100, 100, 100]);
     expect(calls[0].before.getTime()).toBeGreaterThanOrEqual(before - 60_000);
     expect(calls[0].before.getTime()).toBeLessThanOrEqual(Date.now() - 60_000);
     expect(mostInFlight()).toBe(1);
