@@ -79,6 +79,11 @@ export class StoreRetention {
       );
       return;
     }
+    if (!store.listStale || !store.deleteStream) {
+      logger.warn(
+        'storeRetentionMs: the store has no listStale() or deleteStream() method: finished streams are purged, interrupted ones are kept.',
+      );
+    }
     this.schedule();
   }
 
