@@ -213,6 +213,18 @@ describe.each(databaseKinds())('store retention on %s, 1,000,000 events in 10,00
     expect(await countRows(db, EVENTS, `stream_id LIKE 'race%'`)).toBe(0);
   }, 60_000);
 
+  it('deleteStream with staleBefore deletes only a stream still stored as running and unwritten since', async () => {
+    const nothing = { streamIds: [], events: 0 };
+    // Written after the cutoff (a producer that wrote meanwhile), or finished: kept.
+    expect(await store.deleteStream('live1', { staleBefore: new Date(recent) })).toEqual(nothing);
+    expect(await store.deleteStream('fresh1', { staleBefore: new Date(now) })).toEqual(nothing);
+    expect(await countRows(db, EVENTS, `stream_id IN ('live1', 'fresh1')`)).toBe(200);
+    expect(await store.deleteStream('live1', { staleBefore: new Date(now) })).toEqual({
+      streamIds: ['live1'],
+      events: 100,
+    });
+  });
+
   it('a purge transaction holds about 10,000 events at most: bigger streams go one by one', async () => {
     const older = old - 60_000;
     await insertStreams(db, {
