@@ -49,7 +49,9 @@ export {
   type StreamMetadata,
 } from './core/stream-descriptor.js';
 
-export type { EventStore, StoredEvent, StoredStreamMeta } from './core/event-store.js';
+export type { EventStore, StaleStream, StoreDeletion, StoredEvent, StoredStreamMeta } from './core/event-store.js';
+export type { StorePurgeResult } from './core/store-retention.js';
+export type { StreamDeletion } from './core/stream-delete.js';
 export type {
   AppendOutcome,
   BusEvent,

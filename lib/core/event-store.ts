@@ -53,6 +53,44 @@ export interface EventStore {
   loadMeta(streamId: string): Promise<StoredStreamMeta | undefined>;
   /** Optional: verifies at start-up that the store is usable, failing with a message that names the fix. */
   check?(): Promise<void>;
+  /**
+   * Optional (needed by `registry.delete()`): deletes the stream's metadata and events in one
+   * transaction, so a reader sees all of it or none. With `staleBefore`, only while the stream is
+   * still stored as running and was last written before it (an interrupted stream).
+   */
+  deleteStream?(streamId: string, options?: { readonly staleBefore?: Date }): Promise<StoreDeletion>;
+  /**
+   * Optional (needed by `storeRetentionMs`): deletes up to `limit` streams that finished before
+   * `before`, oldest first, each stream's metadata and events in one transaction. Reads an index
+   * on the finish time, not the whole table. May delete fewer (to keep a transaction short): it
+   * is called again until it deletes none.
+   */
+  purgeFinished?(options: { readonly before: Date; readonly limit: number }): Promise<StoreDeletion>;
+  /**
+   * Optional (needed by `storeRetentionMs` for interrupted streams): up to `limit` streams stored
+   * as running and last written before `before`, oldest write first, after `after` (the last one
+   * of the previous call) when given.
+   */
+  listStale?(options: {
+    readonly before: Date;
+    readonly limit: number;
+    readonly after?: StaleStream;
+  }): Promise<StaleStream[]>;
+}
+
+/** What a store deleted. */
+export interface StoreDeletion {
+  /** The ids of the streams deleted (their metadata rows). */
+  readonly streamIds: readonly string[];
+  /** How many events were deleted with them. */
+  readonly events: number;
+}
+
+/** A stream stored as running that was not written for a while: maybe interrupted. */
+export interface StaleStream {
+  readonly streamId: string;
+  /** When it was last written. */
+  readonly updatedAt: Date;
 }
 
 /**

@@ -124,7 +124,18 @@ export class InProcessStreamBus implements StreamBus {
   close(streamId: string, retentionMs: number): void {
     const channel = this.channels.get(streamId);
     if (channel) channel.onControl = undefined;
-    setTimeout(() => this.channels.delete(streamId), retentionMs).unref();
+    // Only this channel: after a delete, the id may hold a new stream by then.
+    setTimeout(() => {
+      if (this.channels.get(streamId) === channel) this.channels.delete(streamId);
+    }, retentionMs).unref();
+  }
+
+  async delete(streamId: string): Promise<boolean> {
+    const channel = this.channels.get(streamId);
+    if (!channel) return false;
+    this.ended(streamId, channel, channel.status);
+    this.channels.delete(streamId);
+    return true;
   }
 
   async lookup(streamId: string): Promise<BusStreamInfo | undefined> {

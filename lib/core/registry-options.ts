@@ -64,6 +64,16 @@ export interface StreamRegistryOptions extends StreamOptions {
    * instance (e.g. `['chatId']`). Their values must be strings. Default: none.
    */
   readonly activeKeys?: readonly string[];
+  /**
+   * Store retention: how long the store keeps a finished stream, in ms, counted from its finish;
+   * then a periodic purge deletes its metadata and events (and this registry lets go of its
+   * copy). Streams interrupted (stored as running, not written for this long, and running neither
+   * here nor, per the bus, elsewhere) go too. Needs a store with `purgeFinished()` (the TypeORM
+   * store has it, with the retention indexes migration). Default: off, the store keeps everything.
+   */
+  readonly storeRetentionMs?: number;
+  /** How often the store retention purge runs, in ms. Default: `storeRetentionMs`, at most 60000. */
+  readonly storePurgeEveryMs?: number;
 }
 
 /** Options of `StreamRegistry.shutdown()`. */

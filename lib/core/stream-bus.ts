@@ -152,6 +152,12 @@ export interface StreamBus {
    * whose producer is gone (the registry checks with `lookup()`); undefined when none.
    */
   findActive?(entry: string): Promise<string | undefined>;
+  /**
+   * Optional (needed by `registry.delete()`): forgets the stream now, whatever its state: its
+   * events, metadata and active entries, so that its id can be opened again. Resolves whether
+   * the bus held it. Call it once the stream has ended (a producer still appending recreates it).
+   */
+  delete?(streamId: string): Promise<boolean>;
   /** Releases connections and timers. */
   shutdown(): Promise<void>;
   /** Optional: verifies at start-up that the bus is reachable. */

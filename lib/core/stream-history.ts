@@ -17,6 +17,8 @@ export class StreamHistory {
     private readonly options: ResolvedStreamOptions,
     private readonly store: EventStore,
     private readonly logger: StreamLogger,
+    /** The store no longer holds this stream (purged or deleted): the registry lets go of it. */
+    private readonly onGone?: () => void,
   ) {}
 
   /** Events after `afterSequence`, up to what is stored through `throughSequence`. */
@@ -32,8 +34,11 @@ export class StreamHistory {
       }
       const { historyPageSize } = this.options;
       const stored = await this.store.readAfter(this.streamId, afterSequence, historyPageSize, maxBytes);
-      return { events: withinBytes(stored, maxBytes, (event) => restoreEvent(event, this.epoch)), aggregated: false };
+      const events = withinBytes(stored, maxBytes, (event) => restoreEvent(event, this.epoch));
+      if (!continues(events, afterSequence, throughSequence)) await this.short(afterSequence, throughSequence);
+      return { events, aggregated: false };
     } catch (error) {
+      if (error instanceof StoredHistoryGoneError) throw error;
       this.logger.error(
         `Stream ${this.streamId}: reading events after ${afterSequence} from the store failed; the client is disconnected and resumes when it reconnects. ${String(error)}`,
         error instanceof Error ? error.stack : undefined,
@@ -42,11 +47,45 @@ export class StreamHistory {
     }
   }
 
+  /**
+   * A page that stops short of what the stream's metadata promised (empty, or with a hole) means
+   * its rows were deleted while it was read (store retention, `registry.delete()`): the client's
+   * connection ends rather than take it as the end, and on reconnecting it gets 404, or, should
+   * the rows still be there, every event.
+   */
+  private async short(afterSequence: number, throughSequence: number): Promise<never> {
+    let gone = false;
+    try {
+      gone = (await this.store.loadMeta(this.streamId))?.epoch !== this.epoch;
+    } catch {
+      // The store is unreachable: the stream is not known to be gone, so it stays.
+    }
+    if (gone) this.onGone?.();
+    this.logger.debug?.(
+      `Stream ${this.streamId}: the store returned less than events ${afterSequence + 1} to ${throughSequence}${gone ? '; it no longer holds the stream' : ''}. The client is disconnected.`,
+    );
+    throw new StoredHistoryGoneError(this.streamId, afterSequence);
+  }
+
   private fromCatchup(event: CatchupEvent): StreamEvent {
     const type = event.type ?? this.options.eventTypes.message;
     assertSseField('type', type);
     return restoreEvent({ sequence: event.sequence, type, data: serializeData(event.data) }, this.epoch);
   }
+}
+
+/** Thrown to end a client whose stored history came back short (see `StreamHistory.short()`). */
+export class StoredHistoryGoneError extends Error {
+  constructor(streamId: string, afterSequence: number) {
+    super(`Stream ${streamId}: the store no longer holds the events after ${afterSequence}.`);
+    this.name = 'StoredHistoryGoneError';
+  }
+}
+
+/** Whether a page continues exactly after `afterSequence`, with no hole, when events are due. */
+function continues(events: readonly StreamEvent[], afterSequence: number, throughSequence: number): boolean {
+  if (events.length === 0) return afterSequence >= throughSequence;
+  return events.every((event, index) => event.sequence === afterSequence + 1 + index);
 }
 
 /**

@@ -32,6 +32,8 @@ export interface StreamHooks {
   onStoreWrite?(ms: number, events: number): void;
   /** A followed stream received this event live from the bus. */
   onBusEvent?(event: BusEvent): void;
+  /** The store no longer holds this stream (purged or deleted while a client read it). */
+  onStoreGone?(streamId: string, epoch: string): void;
   /** Throws when the instance cannot take another client (`maxClients`). */
   assertClientCapacity?(): void;
   /** Called once a stream produced here has finished and its producer returned (per-stream first). */

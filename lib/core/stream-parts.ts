@@ -95,7 +95,9 @@ export function buildStreamParts(
     { maxEvents: options.bufferMaxEvents, maxBytes: options.bufferMaxBytes },
     (sequence) => persistence.canEvict(sequence),
   );
-  const history = hooks.store && new StreamHistory(id, epoch, options, hooks.store, hooks.logger);
+  const history =
+    hooks.store &&
+    new StreamHistory(id, epoch, options, hooks.store, hooks.logger, () => hooks.onStoreGone?.(id, epoch));
   // With commit durability clients see only what the store holds (a follower learns it from the bus).
   const visible = commit
     ? () => (stream.producerLost ? log.sequence : Math.min(log.sequence, persistence.persistedThrough))

@@ -32,6 +32,8 @@ import { StreamMetrics, type StreamTimingListener } from './stream-metrics.js';
 import { ActiveStreams } from './active-streams.js';
 import { StreamDescriber } from './stream-descriptor.js';
 import { UnstoredPool } from './unstored-limit.js';
+import { StoreRetention, type StorePurgeResult } from './store-retention.js';
+import { deleteStream, type StreamDeletion } from './stream-delete.js';
 
 export * from './registry-options.js';
 
@@ -45,7 +47,8 @@ export class StreamRegistry {
   private readonly locator: StreamLocator;
   private readonly defaults: StreamOptions;
   private readonly maxStreams: number;
-  private readonly logger: StreamLogger;
+  /** @internal Where the registry logs. */
+  readonly logger: StreamLogger;
   private readonly hooks: StreamHooks;
   /** The durable tier configured for this registry, if any. */
   readonly store: EventStore | undefined;
@@ -60,6 +63,7 @@ export class StreamRegistry {
   private readonly describer: StreamDescriber;
   private readonly active: ActiveStreams;
   private readonly unstored: UnstoredPool;
+  private readonly storeRetention: StoreRetention;
 
   constructor(options: StreamRegistryOptions = {}) {
     const { maxStreams, maxClients, followIdleMs, maxUnstoredBytesTotal } = checkRegistryOptions(options);
@@ -76,6 +80,8 @@ export class StreamRegistry {
       authorizers,
       activeKeys,
       maxUnstoredBytesTotal: _maxUnstoredBytesTotal,
+      storeRetentionMs,
+      storePurgeEveryMs,
       ...defaults
     } = options;
     this.describer = new StreamDescriber({ catchups, authorizers, activeKeys, logger });
@@ -97,6 +103,7 @@ export class StreamRegistry {
       finishHooks: onStreamFinished ? [onStreamFinished] : [],
       onFinish: (stream) => this.retention.schedule(stream),
       ...this.metrics.hooks,
+      onStoreGone: (id, epoch) => this.storeRetention.letGo(id, epoch),
       onAttach: (tier, outcome) => this.clients.attached(tier, outcome),
       assertClientCapacity: () => this.clients.assertCapacity(),
       onClientEnd: (stream: ResumableStream, reason: ClientEndReason) => {
@@ -126,6 +133,11 @@ export class StreamRegistry {
       },
     });
     this.active = new ActiveStreams({ describer: this.describer, bus, locate: (id) => this.locate(id) });
+    this.storeRetention = new StoreRetention({
+      ...{ store, bus, logger, streams: this.streams, remove: (id) => this.remove(id) },
+      ...{ retentionMs: storeRetentionMs, everyMs: storePurgeEveryMs },
+    });
+    this.storeRetention.start();
   }
 
   /**
@@ -319,6 +331,26 @@ export class StreamRegistry {
     return this.streams.delete(id);
   }
 
+  /**
+   * Deletes a stream everywhere, now: cancels it if it runs (here, or through the bus on its
+   * instance), ends its clients here and drops it from memory, deletes its events and metadata
+   * from the store (one transaction) and its keys from the bus. Afterwards its id is unknown
+   * (clients get 404) and `create({ id })` may use it again. A store or bus without the optional
+   * `deleteStream()` / `delete()` keeps its part (logged). Deleting an unknown id does nothing.
+   * @throws InvalidStreamInputError (400) for a malformed id.
+   */
+  delete(id: string): Promise<StreamDeletion> {
+    return deleteStream(this, id);
+  }
+
+  /**
+   * Runs the store retention purge now (`storeRetentionMs`), or joins the one under way, and
+   * resolves what it deleted. It also runs on its own timer; this is for tests and admin tasks.
+   */
+  purgeStore(): Promise<StorePurgeResult> {
+    return this.storeRetention.purge();
+  }
+
   /** Figures for monitoring: streams, clients, buffers, rates, and counters since start. Cheap to call. */
   stats(): StreamRegistryStats {
     return {
@@ -342,6 +374,8 @@ export class StreamRegistry {
   async shutdown(options: RegistryShutdownOptions = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Streams end at once (not after a purge under way): a purge's deletes only wait for it.
+    const purging = this.storeRetention.stop();
     await endStreams(
       {
         streams: () => [...this.streams.values()],
@@ -351,6 +385,7 @@ export class StreamRegistry {
       },
       options,
     );
+    await purging;
     await this.bus?.shutdown();
     this.retention.clear();
   }

@@ -35,14 +35,16 @@ export class ActiveIndex {
   }
 
   /** The stream finished: drops the entries that still name it (a newer stream may hold one). */
-  drop(streamId: string, entries: readonly string[]): void {
-    for (const entry of entries) {
-      this.scripts
-        .run(DROP_ACTIVE, [activeKey(this.prefix, entry)], [streamId])
-        .catch((error: Error) =>
-          this.logger.warn(`Stream ${streamId}: dropping its active index failed (it expires): ${error.message}`),
-        );
-    }
+  async drop(streamId: string, entries: readonly string[]): Promise<void> {
+    await Promise.all(
+      entries.map((entry) =>
+        this.scripts
+          .run(DROP_ACTIVE, [activeKey(this.prefix, entry)], [streamId])
+          .catch((error: Error) =>
+            this.logger.warn(`Stream ${streamId}: dropping its active index failed (it expires): ${error.message}`),
+          ),
+      ),
+    );
   }
 
   /** The id the entry names, or undefined. */

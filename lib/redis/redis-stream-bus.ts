@@ -18,6 +18,7 @@ import { RedisFollowers } from './redis-followers.js';
 import { replyChannel, streamKeys } from './redis-keys.js';
 import { InstanceLease } from './redis-liveness.js';
 import { ActiveIndex } from './redis-active.js';
+import { deleteStreamKeys } from './redis-delete.js';
 import { parseDescriptor } from '../core/stream-descriptor.js';
 import { APPEND, CLAIM, PERSISTED, ScriptRunner, toBusEvent } from './redis-scripts.js';
 import { ChannelSubscriptions } from './redis-subscriptions.js';
@@ -203,7 +204,17 @@ export class RedisStreamBus implements StreamBus {
       this.logger.warn(`Stream ${streamId}: closing it in Redis failed: ${error.message}`);
     commands.srem(this.lease.ownedKey, streamId).catch(failed);
     commands.multi().pexpire(keys.events, retentionMs).pexpire(keys.meta, retentionMs).exec().catch(failed);
-    if (owned) this.active.drop(streamId, owned.options.descriptor?.active ?? []);
+    if (owned) void this.active.drop(streamId, owned.options.descriptor?.active ?? []);
+  }
+
+  /** Deletes the stream's keys and active entries now; it leaves this instance's lease if it was here. */
+  async delete(streamId: string): Promise<boolean> {
+    const owned = this.owned.get(streamId);
+    this.owned.delete(streamId);
+    if (owned?.onControl) this.subscriptions.remove(streamKeys(this.prefix, streamId).controlChannel, owned.onControl);
+    const commands = this.connections.commands;
+    if (owned) await commands.srem(this.lease.ownedKey, streamId);
+    return deleteStreamKeys(commands, this.prefix, this.active, streamId);
   }
 
   async lookup(streamId: string): Promise<BusStreamInfo | undefined> {

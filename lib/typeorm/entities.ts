@@ -49,6 +49,10 @@ const bigintAsNumber: ValueTransformer = {
 export const STREAM_EVENTS_TABLE = 'meridian_stream_events';
 /** Name of the streams table. */
 export const STREAMS_TABLE = 'meridian_streams';
+/** Index of the streams table on `finished_at`, for store retention. */
+export const FINISHED_AT_INDEX = 'IDX_meridian_streams_finished_at';
+/** Index of the streams table on (`status`, `updated_at`): streams stored as running, by last write. */
+export const STALE_INDEX = 'IDX_meridian_streams_status_updated_at';
 
 /** One stored event; primary key (stream id, sequence), so an event can never be stored twice. */
 export const StreamEventEntity = new EntitySchema<StreamEventRow>({
@@ -78,6 +82,11 @@ export const StreamMetaEntity = new EntitySchema<StreamMetaRow>({
     finishedAt: { name: 'finished_at', type: 'bigint', nullable: true, transformer: bigintAsNumber },
     descriptor: { name: 'descriptor', type: 'text', nullable: true },
   },
+  // Added by AddMeridianStreamRetentionIndexes1797000000000.
+  indices: [
+    { name: FINISHED_AT_INDEX, columns: ['finishedAt'] },
+    { name: STALE_INDEX, columns: ['status', 'updatedAt'] },
+  ],
 });
 
 /** Add these to your DataSource's `entities`. */

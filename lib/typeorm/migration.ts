@@ -1,5 +1,5 @@
-import { Table, TableColumn, type MigrationInterface, type QueryRunner } from 'typeorm';
-import { STREAM_EVENTS_TABLE, STREAMS_TABLE } from './entities.js';
+import { Table, TableColumn, TableIndex, type MigrationInterface, type QueryRunner } from 'typeorm';
+import { FINISHED_AT_INDEX, STALE_INDEX, STREAM_EVENTS_TABLE, STREAMS_TABLE } from './entities.js';
 
 /**
  * Creates the two tables of the event store. Add it to your DataSource's `migrations` (and run
@@ -63,8 +63,34 @@ export class AddMeridianStreamDescriptor1796000000000 implements MigrationInterf
   }
 }
 
+/**
+ * Adds the indexes store retention reads (`storeRetentionMs`): finished streams by finish time,
+ * and streams stored as running by their last write (to find interrupted ones), so a purge
+ * never scans the table.
+ */
+export class AddMeridianStreamRetentionIndexes1797000000000 implements MigrationInterface {
+  name = 'AddMeridianStreamRetentionIndexes1797000000000';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.createIndex(
+      STREAMS_TABLE,
+      new TableIndex({ name: FINISHED_AT_INDEX, columnNames: ['finished_at'] }),
+    );
+    await queryRunner.createIndex(
+      STREAMS_TABLE,
+      new TableIndex({ name: STALE_INDEX, columnNames: ['status', 'updated_at'] }),
+    );
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.dropIndex(STREAMS_TABLE, STALE_INDEX);
+    await queryRunner.dropIndex(STREAMS_TABLE, FINISHED_AT_INDEX);
+  }
+}
+
 /** Add these to your DataSource's `migrations`, all of them, in this order. */
 export const meridianStreamMigrations = [
   CreateMeridianStreamTables1795000000000,
   AddMeridianStreamDescriptor1796000000000,
+  AddMeridianStreamRetentionIndexes1797000000000,
 ];

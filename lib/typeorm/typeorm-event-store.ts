@@ -1,9 +1,10 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { StreamAlreadyExistsError } from '../core/errors.js';
-import type { EventStore, StoredEvent, StoredStreamMeta } from '../core/event-store.js';
+import type { EventStore, StaleStream, StoreDeletion, StoredEvent, StoredStreamMeta } from '../core/event-store.js';
 import { parseDescriptor } from '../core/stream-descriptor.js';
 import type { StreamEvent, StreamState } from '../core/stream-event.js';
 import { StreamEventEntity, StreamMetaEntity, STREAMS_TABLE, type StreamEventRow } from './entities.js';
+import { deleteStreams, finishedBefore, staleStreams } from './store-deletion.js';
 
 /**
  * PostgreSQL's text cannot hold NUL, which SSE data may contain: such data (and, so that decoding
@@ -75,11 +76,43 @@ export class TypeOrmEventStore implements EventStore {
     this.oneConnection = SINGLE_CONNECTION_DRIVERS.has(dataSource.options.type);
   }
 
-  async append(meta: StoredStreamMeta, events: readonly StreamEvent[]): Promise<void> {
-    if (!this.oneConnection) return this.appendInTransaction(meta, events);
-    // SQLite has one connection: a second BEGIN inside the first would fail, and its ROLLBACK
-    // would end the other stream's transaction. Streams that write at once take turns.
-    const turn = this.transactions.then(() => this.appendInTransaction(meta, events));
+  append(meta: StoredStreamMeta, events: readonly StreamEvent[]): Promise<void> {
+    return this.inTurn(() => this.appendInTransaction(meta, events));
+  }
+
+  /** Deletes the stream's metadata and events in one transaction (with `staleBefore`, only while it is stale). */
+  deleteStream(streamId: string, options: { readonly staleBefore?: Date } = {}): Promise<StoreDeletion> {
+    const { staleBefore } = options;
+    const condition = staleBefore && {
+      sql: "meta.status = 'running' AND meta.updatedAt < :staleBefore",
+      parameters: { staleBefore: staleBefore.getTime() },
+    };
+    return this.inTurn(() => this.dataSource.transaction((manager) => deleteStreams(manager, [streamId], condition)));
+  }
+
+  /** Deletes up to `limit` streams finished before `before`, oldest first, in one transaction. */
+  purgeFinished(options: { readonly before: Date; readonly limit: number }): Promise<StoreDeletion> {
+    const condition = { sql: 'meta.finishedAt < :before', parameters: { before: options.before.getTime() } };
+    return this.inTurn(() =>
+      this.dataSource.transaction(async (manager) => {
+        const ids = await finishedBefore(manager, options.before, options.limit);
+        return deleteStreams(manager, ids, condition);
+      }),
+    );
+  }
+
+  /** Streams stored as running, last written before `before`, oldest first. */
+  listStale(options: { readonly before: Date; readonly limit: number; readonly after?: StaleStream }) {
+    return staleStreams(this.dataSource.manager, options);
+  }
+
+  /**
+   * SQLite has one connection: a second BEGIN inside the first would fail, and its ROLLBACK would
+   * end the other's transaction. Transactions of this store take turns there.
+   */
+  private inTurn<T>(transaction: () => Promise<T>): Promise<T> {
+    if (!this.oneConnection) return transaction();
+    const turn = this.transactions.then(transaction);
     this.transactions = turn.catch(() => undefined);
     return turn;
   }

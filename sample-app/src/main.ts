@@ -20,6 +20,8 @@ function streamingOptionsFromEnv(): StreamingModuleOptions {
     bufferMaxBytes: read('BUFFER_MAX_BYTES'),
     maxClientBacklogBytes: read('MAX_CLIENT_BACKLOG_BYTES'),
     persistEveryMs: read('PERSIST_EVERY_MS'),
+    // 0 or unset: off, the database keeps every stream.
+    storeRetentionMs: read('STORE_RETENTION_MS') || undefined,
   };
 }
 

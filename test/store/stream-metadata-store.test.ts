@@ -89,8 +89,8 @@ describe.each(databaseKinds())('the descriptor migration on %s', (kind) => {
     const fresh = await openTestDatabase(kind);
     const options = fresh.dataSource.options;
     const tables = fresh.table('meridian_streams');
-    // Back to the first migration only: drop the new column and its migration's record.
-    await fresh.dataSource.undoLastMigration();
+    // Back to the first migration only: undo the later ones, newest first (the column and its record).
+    for (let n = 1; n < meridianStreamMigrations.length; n++) await fresh.dataSource.undoLastMigration();
     await fresh.dataSource.query(
       `INSERT INTO ${tables} (stream_id, epoch, status, last_sequence, created_at, updated_at, finished_at) VALUES ('old', 'e1', 'running', 0, 0, 0, NULL)`,
     );
