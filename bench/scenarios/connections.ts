@@ -235,15 +235,26 @@ export async function measureConnections(
   return steps;
 }
 
+/** RSS moving by less than this between two readings a second apart counts as settled. */
+const SETTLED_BYTES = 1024 * 1024;
+const SETTLE_READINGS = 15;
+
 /**
- * RSS and heap after two forced collections half a second apart: the first frees what the last
- * burst left, and V8 gives pages back to the system in the meantime, which a single collection
- * right after connecting would still count (an RSS figure moved by megabytes).
+ * RSS and heap after forced collections a second apart, once RSS stops moving: V8 and malloc
+ * give pages back to the system over seconds after a collection (an idle Nest process went from
+ * 160 to 122 MB in 6 s of them), which would otherwise count against the connections measured.
  */
 async function settledMemory(server: ServerProcess): Promise<{ rss: number; heapUsed: number }> {
-  await server.stats(true);
-  await sleep(500);
-  return server.stats(true);
+  let last = await server.stats(true);
+  // Two quiet seconds in a row: after one, RSS still fell by 28 MB at the next reading.
+  let quiet = 0;
+  for (let reading = 1; reading < SETTLE_READINGS && quiet < 2; reading++) {
+    await sleep(1_000);
+    const next = await server.stats(true);
+    quiet = Math.abs(next.rss - last.rss) < SETTLED_BYTES ? quiet + 1 : 0;
+    last = next;
+  }
+  return last;
 }
 
 function sumAnomalies(reports: GroupReport[]): Anomalies {
