@@ -14,6 +14,7 @@ import { ServerProcess } from '../server-process.js';
 import { waitUntilQuiet } from '../settle.js';
 import type { Target } from '../targets.js';
 import { STALL_MS, type Anomalies } from './scenario.js';
+import { settledMemory } from './settled-memory.js';
 
 export const CONNECTIONS_SCENARIO = 'connections';
 
@@ -28,6 +29,15 @@ export interface ConnectionsOptions {
   loadgens: number;
   /** Connections waiting for their response head at once, over the whole pool. */
   concurrency: number;
+  /**
+   * Seconds of forced collections after the warm-up, before the baseline is read: a Nest
+   * process's RSS fell in steps for about a minute after it started (148, 122, then 103 MB at
+   * 50 s, with a collection every 2 s and nothing else to do), which would count against the
+   * connections measured first.
+   */
+  matureSeconds: number;
+  /** A quiet pause before each memory reading (see settledMemory). */
+  quietSeconds: number;
 }
 
 export const DEFAULT_CONNECTIONS: ConnectionsOptions = {
@@ -37,6 +47,8 @@ export const DEFAULT_CONNECTIONS: ConnectionsOptions = {
   idleSeconds: 16,
   loadgens: 4,
   concurrency: 200,
+  matureSeconds: 60,
+  quietSeconds: 10,
 };
 
 export const QUICK_CONNECTIONS: ConnectionsOptions = {
@@ -45,6 +57,8 @@ export const QUICK_CONNECTIONS: ConnectionsOptions = {
   idleSeconds: 0,
   loadgens: 2,
   concurrency: 100,
+  matureSeconds: 0,
+  quietSeconds: 1,
 };
 
 /** One target at one size. */
@@ -53,6 +67,9 @@ export interface ConnectionsStep {
   connections: number;
   /** (RSS after GC at this size − before the first connection) / connections. */
   rssPerConnection: number;
+  /** The server's RSS after GC at this size, and before the first connection. */
+  rss: number;
+  baselineRss: number;
   heapPerConnection: number;
   /** Server CPU per event delivered to one connection, in µs, over the broadcast. */
   cpuPerEventUs: number;
@@ -69,7 +86,15 @@ export interface ConnectionsStep {
   notes: string[];
 }
 
+/**
+ * Clients of the warm-up round: enough to compile the code, few enough that what a server keeps
+ * of closed connections until its next sweep (SseConnectionTracker drops ended responses once its
+ * list has doubled) is not in the baseline. With 1,000, meridian's baseline held 5 MB of heap
+ * that the first measured connections freed.
+ */
 const WARMUP_CLIENTS = 10;
+/** Events of the warm-up round. */
+const WARMUP_EVENTS = 10;
 const CHANNEL = CONNECTIONS_SCENARIO;
 
 /** One target's server and what the pool knows of it. */
@@ -89,26 +114,40 @@ class TargetUnderLoad {
     return this.target.name;
   }
 
-  /** Code compiled on first use goes into the baseline, not into the measured connections. */
-  async warmUp(): Promise<void> {
+  /**
+   * A round of `clients` connections on a channel of their own, with a few events, then closed:
+   * code compiled on first use goes into the baseline rather than into the measured connections.
+   */
+  async warmUp(clients: number, concurrency: number): Promise<void> {
     const { server, pool } = this;
     await server.openChannel(CHANNEL);
     const warmup = `${CHANNEL}-warmup`;
     await server.openChannel(warmup);
     const group = `${this.group}-warmup`;
-    await pool.members[0].call('connect', {
+    await pool.all('connect', (index) => ({
       group,
       port: server.port,
       path: `/sse/${warmup}`,
-      count: WARMUP_CLIENTS,
-      concurrency: WARMUP_CLIENTS,
+      count: Math.ceil(clients / pool.size),
+      concurrency: Math.max(1, Math.round(concurrency / pool.size)),
+      localAddress: pool.sourceAddress(index),
+    }));
+    const waiting = pool.all('waitFor', { group, n: WARMUP_EVENTS, stallMs: 5_000 });
+    await pool.members[0].call('publish', {
+      port: server.port,
+      channel: warmup,
+      count: WARMUP_EVENTS,
+      size: 100,
+      rate: 10,
     });
-    const waiting = pool.members[0].call('waitFor', { group, n: 1, stallMs: 5_000 });
-    await pool.members[0].call('publish', { port: server.port, channel: warmup, count: 1, size: 100, rate: 0 });
-    if ((await waiting).reachedAt === null) throw new Error(`${this.group}: the warm-up clients got no event`);
-    await pool.members[0].call('close', { group });
+    if ((await waiting).some((r) => r.reachedAt === null))
+      throw new Error(`${this.group}: the warm-up clients did not get every event`);
+    await pool.all('close', { group });
     await server.waitForConnections(0);
-    this.baseline = await settledMemory(server);
+  }
+
+  async readBaseline(quietSeconds: number): Promise<void> {
+    this.baseline = await settledMemory(this.server, quietSeconds);
   }
 
   /** Opens connections up to `size`, spread over the pool; returns how long it took. */
@@ -165,14 +204,17 @@ class TargetUnderLoad {
     const wallS = (performance.now() - startedAt) / 1000;
     const serverS = preciseCpuSeconds(server.pid) - serverFrom;
     const loadgenS = pool.cpuSeconds() - loadgenFrom;
+    const after = await settledMemory(server, options.quietSeconds);
+    // After the memory reading: by then the collections that follow a burst have run.
     const idleCpuPerConnectionUs = await this.idleCost(options.idleSeconds);
-    const after = await settledMemory(server);
     const reports = await pool.all('report', { group: this.group, upToN: this.published });
     const latencies = (await pool.all('latencies', { group: this.group })).flat();
     return {
       target: this.group,
       connections: this.connections,
       rssPerConnection: (after.rss - this.baseline.rss) / this.connections,
+      rss: after.rss,
+      baselineRss: this.baseline.rss,
       heapPerConnection: (after.heapUsed - this.baseline.heapUsed) / this.connections,
       cpuPerEventUs: (serverS * 1e6) / (options.seconds * this.connections),
       serverCpuPercent: (serverS / wallS) * 100,
@@ -214,8 +256,14 @@ export async function measureConnections(
       const server = await ServerProcess.start(target, [CONNECTIONS_SCENARIO]);
       const one = new TargetUnderLoad(target, server, pool);
       underLoad.push(one);
-      await one.warmUp();
+      await one.warmUp(WARMUP_CLIENTS, options.concurrency);
     }
+    // All servers at once: see matureSeconds.
+    for (let waited = 0; waited < options.matureSeconds; waited += 2) {
+      await Promise.all(underLoad.map((one) => one.server.stats(true)));
+      await sleep(2_000);
+    }
+    for (const one of underLoad) await one.readBaseline(options.quietSeconds);
     for (const [index, size] of options.sizes.entries()) {
       const order = index % 2 === 0 ? underLoad : [...underLoad].reverse();
       for (const one of order) {
@@ -233,28 +281,6 @@ export async function measureConnections(
     await Promise.all(underLoad.map((one) => one.server.stop()));
   }
   return steps;
-}
-
-/** RSS moving by less than this between two readings a second apart counts as settled. */
-const SETTLED_BYTES = 1024 * 1024;
-const SETTLE_READINGS = 15;
-
-/**
- * RSS and heap after forced collections a second apart, once RSS stops moving: V8 and malloc
- * give pages back to the system over seconds after a collection (an idle Nest process went from
- * 160 to 122 MB in 6 s of them), which would otherwise count against the connections measured.
- */
-async function settledMemory(server: ServerProcess): Promise<{ rss: number; heapUsed: number }> {
-  let last = await server.stats(true);
-  // Two quiet seconds in a row: after one, RSS still fell by 28 MB at the next reading.
-  let quiet = 0;
-  for (let reading = 1; reading < SETTLE_READINGS && quiet < 2; reading++) {
-    await sleep(1_000);
-    const next = await server.stats(true);
-    quiet = Math.abs(next.rss - last.rss) < SETTLED_BYTES ? quiet + 1 : 0;
-    last = next;
-  }
-  return last;
 }
 
 function sumAnomalies(reports: GroupReport[]): Anomalies {
