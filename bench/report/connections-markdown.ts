@@ -1,5 +1,6 @@
 import type { ConnectionsOptions, ConnectionsStep } from '../scenarios/connections.js';
 import type { Machine } from './machine.js';
+import { table } from './markdown.js';
 
 export interface ConnectionsReport {
   steps: ConnectionsStep[];
@@ -28,12 +29,6 @@ const ms = (value: number) => (Number.isFinite(value) ? `${value.toFixed(value >
 const ratio = (value: number) => (Number.isFinite(value) ? `${value.toFixed(2)}x` : '–');
 const thousands = (value: number) => value.toLocaleString('en');
 const percent = (share: number) => `${share >= 0 ? '+' : ''}${(share * 100).toFixed(1)}%`;
-
-function table(header: string[], rows: string[][]): string[] {
-  return [`| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i < 2 ? '---' : '---:')).join(' | ')} |`].concat(
-    rows.map((row) => `| ${row.join(' | ')} |`),
-  );
-}
 
 /** A target's step at `connections`. */
 function stepOf(steps: ConnectionsStep[], target: string, connections: number): ConnectionsStep | undefined {
@@ -120,6 +115,7 @@ export function connectionsMarkdown(report: ConnectionsReport): string {
         'gaps / dups / missing',
       ],
       rows,
+      2,
     ),
     '',
     "RSS/conn and heap/conn: after a forced GC at that size, minus the same after a warm-up and before the first connection, divided by the connections. Server CPU/event: the server process's CPU time (all its threads, /proc/<pid>/task/*/schedstat) over the broadcast, divided by the events delivered (events × connections). Idle CPU/conn/s: the server's CPU over a window with no event (" +
