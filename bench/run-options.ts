@@ -1,3 +1,9 @@
+import {
+  CONNECTIONS_SCENARIO,
+  DEFAULT_CONNECTIONS,
+  QUICK_CONNECTIONS,
+  type ConnectionsOptions,
+} from './scenarios/connections.js';
 import { DEFAULT_SIZES, QUICK_SIZES, SCENARIOS } from './scenarios/index.js';
 import type { Sizes } from './scenarios/scenario.js';
 
@@ -25,6 +31,8 @@ export interface RunOptions {
   all: boolean;
   /** Folder for the results (default bench/results). */
   out?: string;
+  /** The connections scenario (run only when named by --scenarios): sizes, windows, load generators. */
+  connections: ConnectionsOptions;
 }
 
 /**
@@ -37,8 +45,9 @@ const IDLE_RUNS_PER_REPETITION = 3;
 /** Rounds of the comparison on running servers: about 45 s per pair here. */
 const RUNNING_ROUNDS = 10;
 
-export const USAGE = `tsx bench/run.ts [--quick] [--all | --only=<target,...>] [--scenarios=<${Object.keys(SCENARIOS).join(',')}>]
-                 [--idle=<connections>] [--reps=<n>] [--rounds=<n>] [--publish] [--multi] [--out=<folder>]`;
+export const USAGE = `tsx bench/run.ts [--quick] [--all | --only=<target,...>] [--scenarios=<${[...Object.keys(SCENARIOS), CONNECTIONS_SCENARIO].join(',')}>]
+                 [--idle=<connections>] [--reps=<n>] [--rounds=<n>] [--publish] [--multi] [--out=<folder>]
+  connections (only when named): [--connections=<n,...>] [--seconds=<n>] [--idlewindow=<s>] [--loadgens=<n>]`;
 
 const list = (value: string) =>
   value
@@ -53,16 +62,28 @@ export function parseOptions(argv: string[]): RunOptions {
     if (!match) throw new Error(`unknown argument ${arg}\n${USAGE}`);
     flags.set(match[1], match[2] ?? '');
   }
-  const known = ['quick', 'all', 'only', 'scenarios', 'idle', 'reps', 'rounds', 'publish', 'multi', 'out'];
+  const known = [
+    ...['quick', 'all', 'only', 'scenarios', 'idle', 'reps', 'rounds', 'publish', 'multi', 'out'],
+    ...['connections', 'seconds', 'idlewindow', 'loadgens'],
+  ];
   const unknown = [...flags.keys()].filter((flag) => !known.includes(flag));
   if (unknown.length > 0) throw new Error(`unknown option --${unknown[0]}\n${USAGE}`);
   const quick = flags.has('quick');
   const scenarios = flags.has('scenarios') ? list(flags.get('scenarios')!) : Object.keys(SCENARIOS);
-  const badScenario = scenarios.find((name) => !(name in SCENARIOS));
+  const badScenario = scenarios.find((name) => !(name in SCENARIOS) && name !== CONNECTIONS_SCENARIO);
   if (badScenario) throw new Error(`unknown scenario ${badScenario}\n${USAGE}`);
   const repetitions = flags.has('reps') ? positive('reps', flags.get('reps')!) : quick ? 1 : 3;
   const sizes: Sizes = structuredClone(quick ? QUICK_SIZES : DEFAULT_SIZES);
   if (flags.has('idle')) sizes.idle.connections = positive('idle', flags.get('idle')!);
+  const connections = { ...(quick ? QUICK_CONNECTIONS : DEFAULT_CONNECTIONS) };
+  if (flags.has('connections')) {
+    connections.sizes = list(flags.get('connections')!).map((size) => positive('connections', size));
+    if (connections.sizes.some((size, i) => i > 0 && size <= connections.sizes[i - 1]))
+      throw new Error('--connections needs growing sizes, e.g. 1000,5000,10000,19000');
+  }
+  if (flags.has('seconds')) connections.seconds = positive('seconds', flags.get('seconds')!);
+  if (flags.has('idlewindow')) connections.idleSeconds = whole('idlewindow', flags.get('idlewindow')!);
+  if (flags.has('loadgens')) connections.loadgens = positive('loadgens', flags.get('loadgens')!);
   return {
     quick,
     only: flags.has('only') ? list(flags.get('only')!) : undefined,
@@ -81,6 +102,7 @@ export function parseOptions(argv: string[]): RunOptions {
     multi: flags.has('multi'),
     all: flags.has('all'),
     out: flags.get('out') || undefined,
+    connections,
   };
 }
 

@@ -9,6 +9,7 @@
  *   npm run bench                      (3 repetitions of the targets issue 6 compares, 9 runs of idle memory)
  *   npx tsx bench/run.ts --all         (also the library's other paths)
  *   npx tsx bench/run.ts --quick       (1 small repetition, a smoke test)
+ *   npm run bench -- --scenarios=connections   (1,000 to 19,000 connections: see run-connections.ts)
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -21,7 +22,9 @@ import { summarise, totalAnomalies, type RunRecord } from './report/summary.js';
 import { RESULTS, writeResults } from './report/write-results.js';
 import { parseOptions, type RunOptions } from './run-options.js';
 import { measureRunningPair, RUNNING_SCENARIO } from './running-pairs.js';
+import { runConnections } from './run-connections.js';
 import { runMultiInstance } from './run-multi-instance.js';
+import { CONNECTIONS_SCENARIO } from './scenarios/connections.js';
 import { SCENARIOS } from './scenarios/index.js';
 import { ServerProcess } from './server-process.js';
 import { BASELINE, selectTargets, type Target } from './targets.js';
@@ -132,6 +135,17 @@ function describe(record: RunRecord, repetitions: number, unit: 'rep' | 'round' 
 
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
+  // A scenario with its own runner (several load generators, every size on one process): run
+  // after the others, and on its own when it is the only one named.
+  if (options.scenarios.includes(CONNECTIONS_SCENARIO)) {
+    const others = options.scenarios.filter((name) => name !== CONNECTIONS_SCENARIO);
+    const code = others.length > 0 ? await runScenarios({ ...options, scenarios: others }) : 0;
+    return Math.max(code, await runConnections(options));
+  }
+  return runScenarios(options);
+}
+
+async function runScenarios(options: RunOptions): Promise<number> {
   const { targets, missing } = selectTargets(options.only, options.all);
   for (const target of missing) console.log(`skipping ${target.name}: ${target.file} does not exist yet`);
   const stale = targets.some((t) => t.name.startsWith('meridian')) ? staleBuildWarning() : undefined;

@@ -57,8 +57,11 @@ export class BenchClient {
     return { lastEventId: this.parser?.lastEventId ?? this.lastEventId, n: this.lastN };
   }
 
-  /** Connects; onHead gets the response status, or 0 if the connection ended before a head. */
-  open(port: number, path: string, onHead: (status: number) => void): void {
+  /**
+   * Connects (from `localAddress`, e.g. 127.0.0.2, when given: each source address has its own
+   * ephemeral ports); onHead gets the response status, or 0 if the connection ended before a head.
+   */
+  open(port: number, path: string, onHead: (status: number) => void, localAddress?: string): void {
     const resume = this.lastEventId ? `Last-Event-ID: ${this.lastEventId}\r\n` : '';
     const request = `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n${resume}\r\n`;
     this.onHead = onHead;
@@ -67,7 +70,7 @@ export class BenchClient {
     this.chunked = undefined;
     this.decoder = new StringDecoder('utf8');
     this.parser = new SseParser(this.onEvent, this.lastEventId);
-    const socket = net.connect({ host: '127.0.0.1', port, noDelay: true });
+    const socket = net.connect({ host: '127.0.0.1', port, noDelay: true, localAddress });
     this.socket = socket;
     socket.write(request);
     socket.on('data', (chunk: Buffer) => this.receive(chunk));

@@ -18,7 +18,7 @@ export class ClientGroup implements ClientSink {
   private gaps = 0;
   private duplicates = 0;
   private readonly otherEvents: Record<string, number> = {};
-  private readonly latencies: number[] = [];
+  private latencies: number[] = [];
   private latencyFromN = Infinity;
   private target = Infinity;
   private reachedCount = 0;
@@ -27,10 +27,13 @@ export class ClientGroup implements ClientSink {
   constructor(
     private readonly port: number,
     private readonly path: string,
+    /** The source address of every connection (default: the system's choice, 127.0.0.1). */
+    private readonly localAddress?: string,
   ) {}
 
-  connect(count: number, concurrency: number, latencyFromN = Infinity, resumeFrom?: Position): Promise<ConnectResult> {
-    this.latencyFromN = latencyFromN;
+  connect(count: number, concurrency: number, latencyFromN?: number, resumeFrom?: Position): Promise<ConnectResult> {
+    // Clients added to a group later keep the latencies it records (see measureLatencyFrom).
+    if (latencyFromN !== undefined || this.clients.length === 0) this.latencyFromN = latencyFromN ?? Infinity;
     const added = Array.from({ length: count }, () => new BenchClient(this, resumeFrom));
     this.clients.push(...added);
     return this.open(added, concurrency);
@@ -38,6 +41,17 @@ export class ClientGroup implements ClientSink {
 
   reconnect(concurrency: number): Promise<ConnectResult> {
     return this.open(this.clients, concurrency);
+  }
+
+  /** From now on, records the latencies of events with n >= `n` only (those recorded so far are dropped). */
+  measureLatencyFrom(n: number): void {
+    this.latencyFromN = n;
+    this.latencies = [];
+  }
+
+  /** The latencies recorded (ms), for merging the groups of several processes. */
+  latencySamples(): number[] {
+    return this.latencies;
   }
 
   position(): Position {
@@ -123,7 +137,7 @@ export class ClientGroup implements ClientSink {
       closedEarly: this.closedEarly,
       socketErrors: this.socketErrors,
       bytes: this.bytes,
-      latency: summarise(this.latencies),
+      latency: summariseLatencies(this.latencies),
     };
   }
 
@@ -141,14 +155,19 @@ export class ClientGroup implements ClientSink {
       const launch = () => {
         while (waiting < concurrency && next < clients.length) {
           waiting++;
-          clients[next++].open(this.port, this.path, (status) => {
-            waiting--;
-            settled++;
-            if (status === 200) opened++;
-            statuses[status] = (statuses[status] ?? 0) + 1;
-            if (settled === clients.length) finish();
-            else launch();
-          });
+          clients[next++].open(
+            this.port,
+            this.path,
+            (status) => {
+              waiting--;
+              settled++;
+              if (status === 200) opened++;
+              statuses[status] = (statuses[status] ?? 0) + 1;
+              if (settled === clients.length) finish();
+              else launch();
+            },
+            this.localAddress,
+          );
         }
       };
       launch();
@@ -156,7 +175,8 @@ export class ClientGroup implements ClientSink {
   }
 }
 
-function summarise(values: number[]): LatencySummary {
+/** p50, p99 and max of latencies in ms. */
+export function summariseLatencies(values: number[]): LatencySummary {
   if (values.length === 0) return { samples: 0, p50: NaN, p99: NaN, max: NaN };
   const sorted = Float64Array.from(values).sort();
   const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];

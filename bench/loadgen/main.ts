@@ -22,9 +22,9 @@ type Handlers = {
 };
 
 const handlers: Handlers = {
-  connect: ({ group: name, port, path, count, concurrency, latencyFromN, resumeFrom }) => {
+  connect: ({ group: name, port, path, count, concurrency, latencyFromN, resumeFrom, localAddress }) => {
     let target = groups.get(name);
-    if (!target) groups.set(name, (target = new ClientGroup(port, path)));
+    if (!target) groups.set(name, (target = new ClientGroup(port, path, localAddress)));
     return target.connect(count, concurrency, latencyFromN, resumeFrom);
   },
   position: ({ group: name }) => group(name).position(),
@@ -39,6 +39,11 @@ const handlers: Handlers = {
     return { sentAt };
   },
   report: ({ group: name, upToN }) => group(name).report(upToN),
+  measureLatencyFrom: ({ group: name, n }) => {
+    group(name).measureLatencyFrom(n);
+    return {};
+  },
+  latencies: ({ group: name }) => group(name).latencySamples(),
   close: ({ group: name }) => {
     const closed = groups.get(name)?.drop() ?? 0;
     groups.delete(name);

@@ -79,6 +79,8 @@ export interface Commands {
       latencyFromN?: number;
       /** The new clients connect with this Last-Event-ID, as if they had received sequence `n`. */
       resumeFrom?: Position;
+      /** Source address of the group's connections (set by the group's first connect). */
+      localAddress?: string;
     };
     result: ConnectResult;
   };
@@ -96,6 +98,10 @@ export interface Commands {
     result: { sentAt: number };
   };
   report: { args: { group: string; upToN: number }; result: GroupReport };
+  /** From now on, the group records latencies of events with n >= `n` only (earlier ones dropped). */
+  measureLatencyFrom: { args: { group: string; n: number }; result: Record<string, never> };
+  /** The latencies the group recorded, in ms (to merge several processes' groups). */
+  latencies: { args: { group: string }; result: number[] };
   /** Destroys and forgets the group. */
   close: { args: { group: string }; result: { closed: number } };
   /** Destroys and forgets every group (after a failed scenario). */

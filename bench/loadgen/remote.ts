@@ -22,6 +22,10 @@ export class LoadGenerator {
     });
   }
 
+  get pid(): number {
+    return this.child.pid!;
+  }
+
   static start(): LoadGenerator {
     return new LoadGenerator(
       fork(MAIN, [], { execArgv: ['--expose-gc', '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),

@@ -46,10 +46,12 @@ function cpuCell(summary: TargetSummary, scenario: string): string {
   return cpu ? `${cpu.loadgen.median.toFixed(0)}% / ${cpu.server.median.toFixed(0)}%` : '–';
 }
 
-function table(header: string[], rows: string[][]): string[] {
-  return [`| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`].concat(
-    rows.map((row) => `| ${row.join(' | ')} |`),
-  );
+/** A Markdown table: the first `leftColumns` columns aligned left, the others right. */
+export function table(header: string[], rows: string[][], leftColumns = 1): string[] {
+  return [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map((_, i) => (i < leftColumns ? '---' : '---:')).join(' | ')} |`,
+  ].concat(rows.map((row) => `| ${row.join(' | ')} |`));
 }
 
 function pairCell(pair: PairSummary, key: string): string {

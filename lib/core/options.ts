@@ -23,7 +23,7 @@ export interface StreamOptions {
   readonly retentionMs?: number;
   /** Cancel the stream after this many ms (0: never). Default 0. */
   readonly timeoutMs?: number;
-  /** Send a heartbeat comment every this many ms (0: never). Default 15000. */
+  /** Send a heartbeat comment after this many ms without an event (0: never). Default 15000. */
   readonly heartbeatMs?: number;
   /** `retry:` hint (ms) sent to each client when it connects. Default: none (the client's own). */
   readonly retryMs?: number;

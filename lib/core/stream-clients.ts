@@ -155,6 +155,7 @@ export class StreamClients {
 
   /** Every client takes what it can of what was appended. */
   deliver(): void {
+    this.heartbeat.wrote();
     for (const client of this.clients) client.pump();
   }
 

@@ -85,4 +85,20 @@ describe('npm run bench, --quick (real processes, loopback sockets)', () => {
     );
     expect(report).toContain('rounds alternate between them, 2 each');
   }, 180_000);
+
+  it('holds growing numbers of connections from several load generators on raw node and @ResumableSse()', async () => {
+    const connectionsOut = path.join(out, 'connections');
+    const { code, output } = await runBench(['--quick', '--scenarios=connections', `--out=${connectionsOut}`]);
+    expect({ code, tail: code === 0 ? '' : output.slice(-3000) }).toEqual({ code: 0, tail: '' });
+    // Every target at every size, each client with every event of the broadcast.
+    for (const target of ['raw-node', 'meridian-direct-fastify']) {
+      for (const size of [200, 500]) {
+        const line = output.split('\n').find((l) => l.startsWith(`${target} `) && l.includes(` ${size} conns `));
+        expect(line).toMatch(/cpu\/event=[\d.]+µs .* gaps\/dups\/missing=0\/0\/0$/);
+      }
+    }
+    const report = readFileSync(path.join(connectionsOut, 'connections.md'), 'utf8');
+    expect(report).toMatch(/\| 500 \| `meridian-direct-fastify` \| -?[\d.]+ KiB \([\d.-]+x\) \|/);
+    expect(report).toContain('2 load generator processes connect from 127.0.0.2 on');
+  }, 180_000);
 });

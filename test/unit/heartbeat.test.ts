@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
 import type { SseMessage } from '../../lib/core/stream-event.js';
+import { HeartbeatTicker } from '../../lib/core/heartbeat.js';
 import { StreamRegistry } from '../../lib/core/stream-registry.js';
 import { record } from './helpers.js';
 
@@ -85,6 +86,40 @@ describe('heartbeats', () => {
     const event = stream.send({ data: 1 })!;
     expect(client.events.map((e) => e.sequence)).toEqual([1]);
     expect(client.messages).toEqual([HEARTBEAT, HEARTBEAT, HEARTBEAT, event]);
+    client.subscription.unsubscribe();
+  });
+
+  test('a stream that sends events beats nobody: the beats of a tick do not grow with its clients while it is busy', () => {
+    const beatsWhileSending = (clients: number) => {
+      const ticker = new HeartbeatTicker(1000);
+      let beaten = 0;
+      for (let i = 0; i < clients; i++) ticker.add({ beat: () => beaten++ });
+      // An event every 500 ms for 20 intervals: every client hears from the stream twice an interval.
+      for (let t = 0; t < 20_000; t += 500) {
+        jest.advanceTimersByTime(500);
+        ticker.wrote();
+      }
+      ticker.stop();
+      return beaten;
+    };
+    expect([beatsWhileSending(10), beatsWhileSending(1000)]).toEqual([0, 0]);
+  });
+
+  test('once the stream falls silent, the beat comes heartbeatMs after its last event, and every heartbeatMs then', () => {
+    const registry = new StreamRegistry({ heartbeatMs: 1000 });
+    const stream = registry.create();
+    const client = record(stream.observe());
+    jest.advanceTimersByTime(700);
+    const event = stream.send({ data: 'e' })!;
+    // Due at 1000 from the start, but the stream sent at 700: no beat before 1700.
+    jest.advanceTimersByTime(999);
+    expect(client.messages).toEqual([event]);
+    jest.advanceTimersByTime(1);
+    expect(client.messages).toEqual([event, HEARTBEAT]);
+    jest.advanceTimersByTime(1000);
+    expect(beats(client.messages)).toBe(2);
+    // One timer for the stream all along.
+    expect(jest.getTimerCount()).toBe(1);
     client.subscription.unsubscribe();
   });
 });

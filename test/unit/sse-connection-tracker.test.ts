@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import http, { type ServerResponse } from 'node:http';
 import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
@@ -95,6 +96,46 @@ describe('SseConnectionTracker', () => {
     expect(ending.writableFinished).toBe(true);
     expect(stalled.socket?.destroyed ?? stalled.destroyed).toBe(true);
     expect(tracker.size).toBe(0);
+  });
+
+  test('closeAll() looks at each open response a fixed number of times, however long the grace period', async () => {
+    // Responses that never end, each counting how often their state is read.
+    let reads = 0;
+    class Response extends EventEmitter {
+      destroyed = false;
+      get writableFinished(): boolean {
+        reads++;
+        return false;
+      }
+      getHeader(): string {
+        return 'text/event-stream';
+      }
+      destroy(): void {
+        this.destroyed = true;
+      }
+    }
+    const responses = () => Array.from({ length: 500 }, () => new Response());
+    const readsDuring = async (graceMs: number) => {
+      const own = new SseConnectionTracker();
+      for (const response of responses()) own.track(response);
+      reads = 0;
+      expect(await own.closeAll(graceMs)).toBe(500);
+      return reads;
+    };
+    const short = await readsDuring(20);
+    expect(await readsDuring(400)).toBe(short);
+
+    // Responses that close end the wait at once, however long the grace period.
+    const closing = new SseConnectionTracker();
+    const all = responses();
+    for (const response of all) closing.track(response);
+    setImmediate(() => {
+      for (const response of all) {
+        response.destroyed = true;
+        response.emit('close');
+      }
+    });
+    expect(await closing.closeAll(600_000)).toBe(0);
   });
 
   test('ignores what is not a response, and a response whose connection has already closed', async () => {
