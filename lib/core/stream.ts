@@ -11,7 +11,7 @@ import {
   type InterjectionMode,
   type InterjectionReceipt,
 } from './interjections.js';
-import type { PersistFunction, StoredStreamMeta } from './event-store.js';
+import type { StoredStreamMeta } from './event-store.js';
 import { newEpoch } from './event-id.js';
 import { lostEventOf, type ResolvedStreamOptions } from './options.js';
 import type { BusEvent, BusOpenOptions } from './stream-bus.js';
@@ -19,9 +19,10 @@ import type { StreamProducer } from './producer.js';
 import type { StreamLog } from './stream-log.js';
 import { buildStreamParts } from './stream-parts.js';
 import { serializeData } from './sse-format.js';
-import { ClientFacingStream, type StreamClients } from './stream-clients.js';
+import type { StreamClients } from './stream-clients.js';
+import { PersistingStream } from './persisting-stream.js';
 import { isFinishedState, type EventInput, type StreamEvent, type StreamState } from './stream-event.js';
-import type { PersistResult, StreamPersistence } from './stream-persistence.js';
+import type { StreamPersistence } from './stream-persistence.js';
 import { StreamTurn } from './stream-turn.js';
 import { EMPTY_METADATA, type StreamMetadata } from './stream-descriptor.js';
 
@@ -33,7 +34,7 @@ export type { FollowedStreamState, RestoredStreamState, StreamHooks };
  * One producer, any number of clients, every event kept in a bounded replay buffer under an id
  * `<epoch>-<sequence>`. Created by `StreamRegistry.create()`.
  */
-export class ResumableStream extends ClientFacingStream {
+export class ResumableStream extends PersistingStream {
   /** Random per stream history; a client whose id has another epoch is told so. */
   readonly epoch: string;
   /** When the stream object was made (ms since the epoch). */
@@ -207,11 +208,6 @@ export class ResumableStream extends ClientFacingStream {
     return event;
   }
 
-  /** Resolves once the stream takes events again: under its unstored limits (see `maxUnstoredBytes`), or finished. */
-  writable(): Promise<void> {
-    return this.persistence.writable();
-  }
-
   /** Ends the stream with the final `done` event. Returns false if it had already finished. */
   complete(): boolean {
     return this.finish('completed', this.options.eventTypes.done, { status: 'completed' });
@@ -363,31 +359,6 @@ export class ResumableStream extends ClientFacingStream {
     if (this.follower && !this.isFinished) {
       throw new StreamProducedElsewhereError(this.id, what);
     }
-  }
-
-  /** Every event up to this sequence is in the store. */
-  get persistedThrough(): number {
-    return this.persistence.persistedThrough;
-  }
-
-  /**
-   * Writes every event issued so far to the store (or with `writer`), keeping them in memory.
-   * Concurrent calls queue; none writes an event twice. A stream brought back from the store has
-   * nothing to write (`persisted: 0`); one produced on another instance rejects with
-   * `StreamProducedElsewhereError` (409) while it holds events its producer has not stored.
-   */
-  persist(writer?: PersistFunction): Promise<PersistResult> {
-    return this.persistence.persist(writer);
-  }
-
-  /**
-   * Writes every event issued so far in one transaction, then removes exactly those from memory.
-   * Events sent during the write stay buffered; a failed write keeps everything and rejects.
-   * Clients that need removed events read them from the store. See `persist()` for streams
-   * brought back from the store or produced elsewhere.
-   */
-  persistAndClear(writer?: PersistFunction): Promise<PersistResult> {
-    return this.persistence.persistAndClear(writer);
   }
 
   /** What the store keeps about this stream, as of the events written so far. */
