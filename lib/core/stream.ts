@@ -2,15 +2,8 @@ import {
   EventTooLargeError,
   InvalidStreamInputError,
   PublicStreamError,
-  StreamFinishedError,
   StreamProducedElsewhereError,
 } from './errors.js';
-import {
-  assertInterjectionText,
-  InterjectionBuffer,
-  type InterjectionMode,
-  type InterjectionReceipt,
-} from './interjections.js';
 import type { StoredStreamMeta } from './event-store.js';
 import { newEpoch } from './event-id.js';
 import { lostEventOf, type ResolvedStreamOptions } from './options.js';
@@ -20,7 +13,7 @@ import type { StreamLog } from './stream-log.js';
 import { buildStreamParts } from './stream-parts.js';
 import { serializeData } from './sse-format.js';
 import type { StreamClients } from './stream-clients.js';
-import { PersistingStream } from './persisting-stream.js';
+import { TurnFacingStream } from './turn-facing-stream.js';
 import { isFinishedState, type EventInput, type StreamEvent, type StreamState } from './stream-event.js';
 import type { StreamPersistence } from './stream-persistence.js';
 import { StreamTurn } from './stream-turn.js';
@@ -34,7 +27,7 @@ export type { FollowedStreamState, RestoredStreamState, StreamHooks };
  * One producer, any number of clients, every event kept in a bounded replay buffer under an id
  * `<epoch>-<sequence>`. Created by `StreamRegistry.create()`.
  */
-export class ResumableStream extends PersistingStream {
+export class ResumableStream extends TurnFacingStream {
   /** Random per stream history; a client whose id has another epoch is told so. */
   readonly epoch: string;
   /** When the stream object was made (ms since the epoch). */
@@ -53,7 +46,6 @@ export class ResumableStream extends PersistingStream {
   readonly follower: boolean;
   /** Created by this process's registry (not brought back from the store or followed from the bus). */
   readonly producedHere: boolean;
-  private interjectionBuffer: InterjectionBuffer | undefined;
 
   /** @internal Made by `StreamRegistry.create()`, `locate()` and the bus follower. */
   constructor(
@@ -238,44 +230,6 @@ export class ResumableStream extends PersistingStream {
     return this.finish('cancelled', this.options.eventTypes.cancelled, { status: 'cancelled', reason });
   }
 
-  /**
-   * Ends the stream for clients now (the final `cancelled` event, with `soft: true`) without
-   * aborting the producer: it sees `ctx.softCancelled`, what it sends is dropped, and what it
-   * returns reaches the finish hooks. Returns false if the stream had already finished.
-   */
-  softCancel(reason = 'cancelled'): boolean {
-    this.assertProducedHere('softCancel()');
-    if (!this.takesEvents) return false;
-    const data = { status: 'cancelled', reason, soft: true };
-    return this.turn.softCancel(reason, () => this.finish('cancelled', this.options.eventTypes.cancelled, data));
-  }
-
-  /**
-   * Text users interjected while the stream runs, held for its producer (`ctx.interjections`).
-   * Only a stream produced here has any.
-   */
-  get interjections(): InterjectionBuffer {
-    return (this.interjectionBuffer ??= new InterjectionBuffer(
-      this.options.interjectionMaxBytes,
-      this.options.combineInterjections,
-    ));
-  }
-
-  /**
-   * Queues text for the producer (appended with the combiner, or replacing what is queued); the
-   * producer takes it with `ctx.interjections.drain()`. Use `registry.interject()` to reach a
-   * stream produced on any instance.
-   * @throws InvalidStreamInputError (400) for empty or whitespace-only text.
-   * @throws InterjectionTooLargeError (413) past `interjectionMaxBytes`.
-   * @throws StreamFinishedError (409) once the stream has finished (or was soft-cancelled).
-   */
-  interject(text: string, mode: InterjectionMode = 'append'): InterjectionReceipt {
-    assertInterjectionText(text);
-    if (!this.takesEvents) throw new StreamFinishedError(this.id, 'interjections');
-    this.assertProducedHere('interject()');
-    return { queuedBytes: this.interjections.add(text, mode) };
-  }
-
   /** Aborts the producer's signal, unless the stream was soft-cancelled (its producer runs on). */
   protected stopProducer(reason: unknown): void {
     if (!this.turn.softCancelled) this.abortController.abort(reason);
@@ -355,7 +309,7 @@ export class ResumableStream extends PersistingStream {
     this.turn.streamEnded(state);
   }
 
-  private assertProducedHere(what: string): void {
+  protected assertProducedHere(what: string): void {
     if (this.follower && !this.isFinished) {
       throw new StreamProducedElsewhereError(this.id, what);
     }
